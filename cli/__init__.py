@@ -1,0 +1,1 @@
+"""The ``dnalift`` command line: a thin click layer over the library API."""

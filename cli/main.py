@@ -1,0 +1,66 @@
+"""Entry point of the ``dnalift`` command line.
+
+Each sub-command lives in its own module of this package and is registered
+here; the commands only parse options and call the library API in
+:mod:`dnalift`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from dnalift import __version__
+from dnalift.errors import DnaliftError
+
+# (module, command object name) of every sub-command, in --help order.
+_COMMANDS = (
+    ("dnalift.cli.score", "score"),
+    ("dnalift.cli.merge", "merge"),
+    ("dnalift.cli.simulate", "simulate"),
+    ("dnalift.cli.train", "train"),
+    ("dnalift.cli.motifs", "motifs"),
+    ("dnalift.cli.plot", "plot"),
+)
+
+
+class _Group(click.Group):
+    """A click group that turns :class:`DnaliftError` into a one-line error."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except DnaliftError as err:
+            click.echo(f"dnalift: error: {err}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dnalift")
+def cli() -> None:
+    """DeepLIFT contribution scores for DNA-sequence Keras models."""
+
+
+def _register() -> None:
+    for module_name, attr in _COMMANDS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:
+            if err.name == module_name:
+                continue  # command not built yet
+            raise
+        cli.add_command(getattr(module, attr))
+
+
+_register()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="dnalift")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

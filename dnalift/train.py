@@ -1,0 +1,150 @@
+"""Reproducible training of the example model on the simulated GATA/TAL task.
+
+Architecture (Keras 3, ~12k parameters)::
+
+    Input (L, 4) -> Conv1D(16, 15, relu) -> Conv1D(16, 15, relu) -> MaxPooling1D(20, 20)
+                 -> Flatten -> Dense(32, relu) -> Dense(3, sigmoid)
+
+Binary cross-entropy, Adam, early stopping on the validation loss (best weights restored).
+``keras.utils.set_random_seed`` seeds Python, numpy and the backend, and TensorFlow's op
+determinism is switched on, so the same seed gives the same weights on the same machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from dnalift import simulate as sim
+from dnalift.errors import InputError
+from dnalift.motifs import write_text_atomic
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of :func:`train_model` (recorded in the metrics JSON)."""
+
+    filters: int = 16
+    kernel_size: int = 15
+    pool_size: int = 20
+    dense_units: int = 32
+    epochs: int = 40
+    patience: int = 5
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    seed: int = 0
+
+
+def build_model(length: int, n_tasks: int, config: TrainConfig = TrainConfig()):
+    """The example architecture (see module docstring) for inputs ``(length, 4)``."""
+    import keras
+
+    inputs = keras.Input((length, 4), name="sequence")
+    h = keras.layers.Conv1D(config.filters, config.kernel_size, activation="relu",
+                            name="conv1")(inputs)
+    h = keras.layers.Conv1D(config.filters, config.kernel_size, activation="relu",
+                            name="conv2")(h)
+    h = keras.layers.MaxPooling1D(config.pool_size, strides=config.pool_size, name="pool")(h)
+    h = keras.layers.Flatten(name="flatten")(h)
+    h = keras.layers.Dense(config.dense_units, activation="relu", name="dense")(h)
+    outputs = keras.layers.Dense(n_tasks, activation="sigmoid", name="output")(h)
+    return keras.Model(inputs, outputs, name="gata_tal")
+
+
+def load_split_arrays(data_dir: str | os.PathLike, split: str,
+                      tasks: Sequence[str] = sim.TASKS) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """One split of a simulated data directory as arrays.
+
+    Returns
+    -------
+    names : list[str]
+    x : np.ndarray
+        ``(N, L, 4)`` float32 one-hot.
+    y : np.ndarray
+        ``(N, T)`` float32 labels in ``tasks`` order.
+    """
+    from dnalift.sequences import one_hot_encode
+
+    names, seqs, labels = sim.read_split(data_dir, split)
+    missing = [t for t in tasks if t not in labels.columns]
+    if missing:
+        raise InputError(f"{data_dir}/{split}.labels.tsv: no column {missing[0]}")
+    return names, one_hot_encode(seqs), labels[list(tasks)].to_numpy(np.float32)
+
+
+def auroc_per_task(model, x: np.ndarray, y: np.ndarray, tasks: Sequence[str]) -> dict[str, float]:
+    """Test-set auROC of each task (scikit-learn ``roc_auc_score``)."""
+    from sklearn.metrics import roc_auc_score
+
+    pred = np.asarray(model.predict(x, batch_size=256, verbose=0))
+    return {t: float(roc_auc_score(y[:, i], pred[:, i])) for i, t in enumerate(tasks)}
+
+
+def train_model(data_dir: str | os.PathLike, config: TrainConfig = TrainConfig(),
+                tasks: Sequence[str] = sim.TASKS, verbose: int = 0):
+    """Train the example model on ``data_dir``'s train split, early-stopped on valid.
+
+    Returns
+    -------
+    model : keras.Model
+    metrics : dict
+        ``auroc`` (test split, per task), ``epochs_run``, ``config``, ``n_train`` ...
+    """
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(config.seed)
+    tf.config.experimental.enable_op_determinism()
+    _, x_tr, y_tr = load_split_arrays(data_dir, "train", tasks)
+    _, x_va, y_va = load_split_arrays(data_dir, "valid", tasks)
+    _, x_te, y_te = load_split_arrays(data_dir, "test", tasks)
+    model = build_model(x_tr.shape[1], len(tasks), config)
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate),
+                  loss="binary_crossentropy")
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience,
+                                         restore_best_weights=True)
+    history = model.fit(x_tr, y_tr, validation_data=(x_va, y_va), epochs=config.epochs,
+                        batch_size=config.batch_size, shuffle=True, callbacks=[stop],
+                        verbose=verbose)
+    metrics = {
+        "auroc_test": auroc_per_task(model, x_te, y_te, tasks),
+        "auroc_valid": auroc_per_task(model, x_va, y_va, tasks),
+        "epochs_run": len(history.history["loss"]),
+        "best_val_loss": float(min(history.history["val_loss"])),
+        "n_train": int(len(x_tr)), "n_valid": int(len(x_va)), "n_test": int(len(x_te)),
+        "tasks": list(tasks), "config": asdict(config), "n_params": int(model.count_params()),
+        "keras_version": keras.__version__, "tensorflow_version": tf.__version__,
+    }
+    return model, metrics
+
+
+def save_model(model, outdir: str | os.PathLike, tasks: Sequence[str], metrics: dict,
+               stem: str = "model") -> dict[str, Path]:
+    """Save ``<stem>.h5`` and ``<stem>.keras``, their ``.tasks.txt`` sidecars and
+    ``<stem>.metrics.json`` (with the SHA-256 of both model files). Files are written
+    under temporary names and renamed.
+    """
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    written: dict[str, Path] = {}
+    checksums = {}
+    for ext in (".h5", ".keras"):
+        path = outdir / f"{stem}{ext}"
+        tmp = outdir / f".{stem}.tmp{os.getpid()}{ext}"
+        model.save(tmp)
+        os.replace(tmp, path)
+        sidecar = Path(f"{path}.tasks.txt")
+        write_text_atomic(sidecar, "".join(f"{t}\n" for t in tasks))
+        checksums[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
+        written[path.name], written[sidecar.name] = path, sidecar
+    metrics_path = outdir / f"{stem}.metrics.json"
+    write_text_atomic(
+        metrics_path, json.dumps({**metrics, "sha256": checksums}, indent=2) + "\n")
+    written[metrics_path.name] = metrics_path
+    return written

@@ -291,17 +291,26 @@ def score_distribution(log_odds: np.ndarray, background: Sequence[float]
 
 
 def score_threshold(log_odds: np.ndarray, background: Sequence[float], pvalue: float) -> float:
-    """Smallest score whose exact background p-value is <= ``pvalue`` (``inf`` if none)."""
+    """Smallest attainable grid score whose background p-value is <= ``pvalue``
+    (``inf`` if none)."""
     scores, survival = score_distribution(log_odds, background)
-    ok = np.nonzero(survival <= pvalue)[0]
+    mass = survival - np.r_[survival[1:], 0.0]
+    ok = np.nonzero((survival <= pvalue) & (mass > 0))[0]
     return float(scores[ok[0]]) if ok.size else float("inf")
 
 
 def score_pvalues(values: np.ndarray, log_odds: np.ndarray,
                   background: Sequence[float]) -> np.ndarray:
-    """Exact background p-values P(S >= v) of scores ``values``."""
+    """Background p-values P(S >= v) of scores ``values`` (any shape).
+
+    A window's score on the 0.001-bit grid (the sum of its rounded matrix entries) differs from
+    its exact score by at most ``W / 2`` grid steps; ``v`` is mapped to the smallest grid score
+    within that distance, so the p-value is exact for the window's grid score.
+    """
     scores, survival = score_distribution(log_odds, background)
-    idx = np.searchsorted(scores, np.round(np.asarray(values) * _GRID) / _GRID - 1e-9)
+    width = log_odds.shape[0]
+    grid = np.ceil(np.asarray(values, dtype=np.float64) * _GRID - width / 2 - 1e-9)
+    idx = np.searchsorted(scores * _GRID, grid - 0.5)
     return np.where(idx < scores.size, survival[np.minimum(idx, scores.size - 1)], 0.0)
 
 
@@ -346,8 +355,10 @@ def find_hits(x: np.ndarray, names: Sequence[str], motifs: Mapping[str, Motif], 
     for motif in motifs.values():
         lo = log_odds_matrix(motif, background, pseudocount)
         scores = scan(x, lo)
-        cut = min_score if min_score is not None else score_threshold(lo, background, pvalue)
-        n_idx, pos, strand = np.nonzero(scores >= cut)
+        if min_score is not None:
+            n_idx, pos, strand = np.nonzero(scores >= min_score)
+        else:
+            n_idx, pos, strand = np.nonzero(score_pvalues(scores, lo, background) <= pvalue)
         vals = scores[n_idx, pos, strand]
         if nonoverlapping and vals.size:
             keep = _greedy_nonoverlapping(n_idx, pos, vals, motif.width)
@@ -540,3 +551,159 @@ def summarize(hits: pd.DataFrame, contributions: Mapping[str, np.ndarray],
 def write_tsv(df: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write a table as TSV (atomic)."""
     write_text_atomic(path, df.to_csv(sep="\t", index=False, float_format="%.6g"))
+
+
+# --------------------------------------------------------------------------- inputs
+
+@dataclass
+class ScoredSequences:
+    """Sequences with their actual contributions, from an HDF5 file or computed in-process.
+
+    Attributes
+    ----------
+    names : list[str]
+        ``N`` sequence names.
+    x : np.ndarray
+        ``(N, L, 4)`` one-hot sequences.
+    contributions : dict[str, np.ndarray]
+        method label -> ``(N, T, L)`` actual contributions.
+    tasks : list[str]
+        ``T`` task labels.
+    """
+
+    names: list[str]
+    x: np.ndarray
+    contributions: dict[str, np.ndarray]
+    tasks: list[str]
+
+
+def _decode(values) -> list[str]:
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+
+
+def read_scores_h5(path: str | os.PathLike, label: str | None = None) -> ScoredSequences:
+    """Read an HDF5 file written by ``dnalift score``.
+
+    Uses ``input_seqs`` (N, L, 4), the per-task ``tasks/<task>/contrib_scores`` (N, L) or a
+    root ``contrib_scores`` ((N, L) for one task, (N, T, L) with a ``tasks`` attribute), and
+    the sequence names from the coordinates (``name`` dataset at the root or in a
+    ``coordinates``/``coords`` group). The method label is ``label`` or the file's ``mode``
+    attribute.
+
+    Raises
+    ------
+    InputError
+        Missing datasets or inconsistent shapes.
+    """
+    import h5py
+
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: HDF5 file not found")
+    try:
+        f = h5py.File(path, "r")
+    except OSError as err:
+        raise InputError(f"{path}: not an HDF5 file ({err})") from None
+    with f:
+        if "input_seqs" not in f:
+            raise InputError(f"{path}: no dataset input_seqs")
+        x = f["input_seqs"][...].astype(np.float32)
+        if "tasks" in f and isinstance(f["tasks"], h5py.Group):
+            tasks = list(f["tasks"].keys())
+            order = _decode(f.attrs.get("tasks", [])) or tasks
+            tasks = [t for t in order if t in f["tasks"]] or tasks
+            arr = np.stack([f["tasks"][t]["contrib_scores"][...] for t in tasks], axis=1)
+        elif "contrib_scores" in f:
+            arr = f["contrib_scores"][...]
+            tasks = _decode(np.atleast_1d(f.attrs.get("tasks", f.attrs.get("target", "task0"))))
+            if arr.ndim == 2:
+                arr, tasks = arr[:, None, :], tasks[:1]
+        else:
+            raise InputError(f"{path}: no contrib_scores dataset")
+        names = None
+        for group in ("", "coordinates/", "coords/"):
+            for key in ("name", "names"):
+                if f"{group}{key}" in f:
+                    names = _decode(f[f"{group}{key}"][...])
+                    break
+            if names is not None:
+                break
+        mode = label or str(f.attrs.get("mode", "contrib"))
+    if names is None:
+        names = [f"seq{i}" for i in range(len(x))]
+    if arr.shape[0] != len(x) or arr.shape[2] != x.shape[1] or len(names) != len(x):
+        raise InputError(f"{path}: contrib_scores {arr.shape}, input_seqs {x.shape} and "
+                         f"{len(names)} names disagree")
+    return ScoredSequences(names, x, {mode: arr.astype(np.float64)}, tasks)
+
+
+def compute_contributions(model, x: np.ndarray, refs: np.ndarray, methods: Sequence[str], *,
+                          batch_size: int = 256, **engine_kwargs) -> tuple[dict[str, np.ndarray], list[str]]:
+    """Actual contributions of several engine modes on the same sequences and references.
+
+    Parameters
+    ----------
+    model : keras.Model or path
+        Passed to :func:`dnalift.deeplift.load_model` when a path.
+    x : np.ndarray
+        ``(N, L, 4)`` one-hot.
+    refs : np.ndarray
+        ``(N, K, L, 4)`` references.
+    methods : sequence of str
+        Engine modes (``gradient_x_input``, ``integrated_gradients``, ``rescale``,
+        ``revealcancel``, ...).
+    engine_kwargs
+        Passed to :class:`dnalift.deeplift.DeepLift` (e.g. ``tasks``).
+
+    Returns
+    -------
+    contributions : dict[str, np.ndarray]
+        mode -> ``(N, T, L)``.
+    tasks : list[str]
+    """
+    from dnalift import deeplift
+
+    if isinstance(model, (str, os.PathLike)):
+        model = deeplift.load_model(model)
+    out, tasks = {}, None
+    for method in methods:
+        engine = deeplift.DeepLift(model, mode=method, batch_size=batch_size, **engine_kwargs)
+        out[method] = np.asarray(engine.attribute(x, refs).actual, dtype=np.float64)
+        tasks = list(engine.task_labels)
+    return out, tasks
+
+
+def motif_report(scored: ScoredSequences, motifs: Mapping[str, Motif], *,
+                 embedded: pd.DataFrame | None = None,
+                 background: Sequence[float] = DEFAULT_BACKGROUND,
+                 pseudocount: float = DEFAULT_PSEUDOCOUNT, pvalue: float | None = DEFAULT_PVALUE,
+                 min_score: float | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Hit table (with contributions) and, when ``embedded`` is given, the summary table.
+
+    Returns
+    -------
+    hits : pd.DataFrame
+        :func:`find_hits` columns, ``embedded`` (if known) and ``contrib.<method>.<task>``.
+    summary : pd.DataFrame or None
+        :func:`summarize`.
+    """
+    hits = find_hits(scored.x, scored.names, motifs, background=background,
+                     pseudocount=pseudocount, pvalue=pvalue, min_score=min_score)
+    if embedded is not None:
+        hits = mark_embedded(hits, embedded)
+    hits = add_contributions(hits, scored.names, scored.contributions, scored.tasks)
+    summary = None
+    if embedded is not None:
+        summary = summarize(hits, scored.contributions, scored.names, scored.tasks, embedded,
+                            motifs)
+    return hits, summary
+
+
+def read_embedded(path: str | os.PathLike) -> pd.DataFrame:
+    """Read an embedded-motif TSV (``name, start, end, motif, ...``)."""
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: embedded-motif table not found")
+    df = pd.read_csv(path, sep="\t")
+    missing = [c for c in ("name", "start", "end", "motif") if c not in df.columns]
+    if missing:
+        raise InputError(f"{path}: missing column {missing[0]}")
+    return df

@@ -128,15 +128,16 @@ def test_encode_source_file_matches_shipped_meme(tmp_path):
 
 
 def test_cli_simulate_writes_all_files(tmp_path):
-    from dnalift.cli.main import cli
+    from dnalift.cli.simulate import simulate
 
-    res = CliRunner().invoke(cli, ["simulate", "-n", "40", "--seed", "5",
+    res = CliRunner().invoke(simulate, ["-n", "40", "--seed", "5",
                                    "--output", str(tmp_path)])
     assert res.exit_code == 0, res.output
     lab = pd.read_csv(tmp_path / "test.labels.tsv", sep="\t")
     assert list(lab.columns) == ["name", "split", "class", "both", "gata", "tal"]
     assert len(lab) == 4
     assert (tmp_path / "test.fa").read_text().count(">") == 4
-    bad = CliRunner().invoke(cli, ["simulate", "--motifs", str(tmp_path / "nope.meme"),
-                                   "--output", str(tmp_path)])
-    assert bad.exit_code == 2 and "nope.meme: motif file not found" in bad.output
+    bad = CliRunner().invoke(simulate, ["--motifs", str(tmp_path / "nope.meme"),
+                                        "--output", str(tmp_path)])
+    assert "nope.meme: motif file not found" in str(bad.exception)
+    assert not (tmp_path / "nope.meme").exists()

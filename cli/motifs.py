@@ -1,0 +1,105 @@
+"""``dnalift motifs``: PWM hits with their contributions, and embedded-vs-background summaries."""
+
+from __future__ import annotations
+
+import click
+
+from dnalift import motifs as mo
+from dnalift.errors import InputError
+
+
+def _background(text: str | None, from_file):
+    if text is None:
+        return tuple(from_file) if from_file is not None else mo.DEFAULT_BACKGROUND
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4 or min(values) <= 0 or abs(sum(values) - 1) > 1e-3:
+        raise InputError(f"--background {text!r}: need 4 positive comma-separated A,C,G,T "
+                         "frequencies summing to 1")
+    return values
+
+
+def _from_h5(paths) -> mo.ScoredSequences:
+    parts = [mo.read_scores_h5(p) for p in paths]
+    first = parts[0]
+    for path, part in zip(paths[1:], parts[1:]):
+        if part.names != first.names or part.tasks != first.tasks:
+            raise InputError(f"{path}: sequences or tasks differ from {paths[0]}")
+        for label, arr in part.contributions.items():
+            key = label if label not in first.contributions else f"{label}:{path}"
+            first.contributions[key] = arr
+    return first
+
+
+def _from_model(model, fasta, methods, reference, k, seed) -> mo.ScoredSequences:
+    from dnalift import references, sequences
+
+    records = list(sequences.read_fasta(fasta))
+    names = [region.name for region, _ in records]
+    x = sequences.one_hot_encode([seq for _, seq in records])
+    refs = references.make_references(reference, x, k=k, seed=seed)
+    contributions, tasks = mo.compute_contributions(model, x, refs, methods)
+    return mo.ScoredSequences(names, x, contributions, tasks)
+
+
+@click.command("motifs")
+@click.option("--motifs", "motif_path", type=click.Path(dir_okay=False), default=None,
+              help="MEME motif file [default: the shipped data/simulated/motifs.meme].")
+@click.option("--h5", "h5_paths", multiple=True, type=click.Path(dir_okay=False),
+              help="HDF5 written by `dnalift score` (repeat for several methods).")
+@click.option("--model", type=click.Path(dir_okay=False), default=None,
+              help="Keras model: compute contributions in-process (needs --fasta).")
+@click.option("--fasta", type=click.Path(dir_okay=False), default=None)
+@click.option("--method", "methods", multiple=True,
+              default=("gradient_x_input", "integrated_gradients", "rescale", "revealcancel"),
+              show_default=True, help="Engine modes with --model (repeatable).")
+@click.option("--reference", default="frequency", show_default=True,
+              help="Reference kind with --model (frequency, shuffle, gc, zero).")
+@click.option("-k", "--n-references", "k", type=int, default=10, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--embedded", type=click.Path(dir_okay=False), default=None,
+              help="Embedded-motif TSV (e.g. data/simulated/test.embedded.tsv): marks hits "
+                   "and enables --summary.")
+@click.option("--background", default=None,
+              help="A,C,G,T background for log-odds [default: the MEME file's, else uniform].")
+@click.option("--pseudocount", type=float, default=mo.DEFAULT_PSEUDOCOUNT, show_default=True)
+@click.option("--pvalue", type=float, default=mo.DEFAULT_PVALUE, show_default=True,
+              help="Hit threshold: background p-value of the PWM score.")
+@click.option("--min-score", type=float, default=None,
+              help="Hit threshold in bits instead of --pvalue.")
+@click.option("--output", required=True, type=click.Path(dir_okay=False), help="Hit table TSV.")
+@click.option("--summary", type=click.Path(dir_okay=False), default=None,
+              help="Summary TSV (task x motif x method; needs --embedded).")
+@click.option("--figure", type=click.Path(dir_okay=False), default=None,
+              help="PNG: contribution vs PWM score, one panel per method.")
+def motifs(motif_path, h5_paths, model, fasta, methods, reference, k, seed, embedded,
+           background, pseudocount, pvalue, min_score, output, summary, figure) -> None:
+    """Scan sequences with PWMs and summarise contributions over the hits."""
+    from dnalift import plots
+    from dnalift import simulate as sim
+
+    found, file_bg = mo.load_motifs(motif_path or sim.default_motif_path())
+    bg = _background(background, file_bg)
+    if bool(h5_paths) == bool(model):
+        raise InputError("give either --h5 (one or more) or --model with --fasta")
+    if model and not fasta:
+        raise InputError("--model needs --fasta")
+    if summary and not embedded:
+        raise InputError("--summary needs --embedded")
+    scored = _from_h5(list(h5_paths)) if h5_paths else _from_model(
+        model, fasta, list(methods), reference, k, seed)
+    emb = mo.read_embedded(embedded) if embedded else None
+    hits, table = mo.motif_report(scored, found, embedded=emb, background=bg,
+                                  pseudocount=pseudocount, pvalue=pvalue, min_score=min_score)
+    mo.write_tsv(hits, output)
+    msg = f"{len(hits)} hits in {len(scored.names)} sequences -> {output}"
+    if summary:
+        mo.write_tsv(table, summary)
+        msg += f"; summary -> {summary}"
+    if figure:
+        plots.plot_hits(hits, figure, methods=list(scored.contributions), tasks=scored.tasks,
+                        motifs=list(found))
+        msg += f"; figure -> {figure}"
+    click.echo(msg)

@@ -1,0 +1,33 @@
+"""``dnalift plot``: a sequence logo of one sequence's contributions, or the hit scatter."""
+
+from __future__ import annotations
+
+import click
+
+from dnalift.errors import InputError
+
+
+@click.command("plot")
+@click.option("--h5", type=click.Path(dir_okay=False), default=None,
+              help="HDF5 written by `dnalift score`.")
+@click.option("--sequence", default=None, help="Sequence name (with --h5).")
+@click.option("--task", default=None, help="Task label [default: the first].")
+@click.option("--start", type=int, default=None, help="First position to draw (0-based).")
+@click.option("--end", type=int, default=None, help="End of the drawn interval (exclusive).")
+@click.option("--embedded", type=click.Path(dir_okay=False), default=None,
+              help="Embedded-motif TSV: shade this sequence's instances.")
+@click.option("--hits", type=click.Path(dir_okay=False), default=None,
+              help="Hit table from `dnalift motifs`: draw contribution vs PWM score instead.")
+@click.option("--output", required=True, type=click.Path(dir_okay=False), help="PNG to write.")
+def plot(h5, sequence, task, start, end, embedded, hits, output) -> None:
+    """Draw a contribution logo (--h5 --sequence) or a hit scatter (--hits)."""
+    from dnalift import plots
+
+    if hits:
+        size = plots.plot_hits_file(hits, output)
+    elif h5 and sequence:
+        size = plots.plot_sequence_from_h5(h5, sequence, output, task=task, start=start,
+                                           end=end, embedded=embedded)
+    else:
+        raise InputError("give --h5 with --sequence, or --hits")
+    click.echo(f"wrote {output} ({size[0]}x{size[1]} px)")

@@ -1,0 +1,215 @@
+"""Figures: contribution vs PWM score of motif hits, and sequence logos of contribution tracks.
+
+matplotlib with the non-interactive Agg backend; logos with logomaker. Every function writes a
+PNG atomically (temporary name, then rename) and returns the figure size in pixels.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from dnalift.errors import InputError
+from dnalift.motifs import contribution_column
+
+ALPHABET = "ACGT"
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: str | os.PathLike, dpi: int) -> tuple[int, int]:
+    plt = _pyplot()
+    tmp = f"{os.fspath(path)}.tmp{os.getpid()}.png"
+    try:
+        fig.savefig(tmp, dpi=dpi, format="png")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    width, height = fig.get_size_inches() * dpi
+    plt.close(fig)
+    return int(round(width)), int(round(height))
+
+
+def plot_hits(hits: pd.DataFrame, path: str | os.PathLike, *, methods: Sequence[str],
+              tasks: Sequence[str], motifs: Sequence[str] | None = None,
+              dpi: int = 100) -> tuple[int, int]:
+    """Contribution vs PWM log-odds of every hit: one panel per (task, motif) row and method column.
+
+    Parameters
+    ----------
+    hits : pd.DataFrame
+        Hit table with ``motif, score, embedded`` and ``contrib.<method>.<task>`` columns
+        (:func:`dnalift.motifs.add_contributions`).
+    path : path-like
+        PNG to write.
+    methods, tasks : sequences of str
+    motifs : sequence of str, optional
+        Default: the motifs in ``hits`` in order of appearance.
+
+    Returns
+    -------
+    (width, height) in pixels.
+    """
+    motifs = list(dict.fromkeys(hits["motif"])) if motifs is None else list(motifs)
+    for m in methods:
+        for t in tasks:
+            if contribution_column(m, t) not in hits.columns:
+                raise InputError(f"hit table has no column {contribution_column(m, t)}")
+    if not motifs or not methods or not tasks:
+        raise InputError("nothing to plot: no motifs, methods or tasks")
+    plt = _pyplot()
+    rows = [(t, m) for t in tasks for m in motifs]
+    fig, axes = plt.subplots(len(rows), len(methods), squeeze=False, sharex="row",
+                             figsize=(3.2 * len(methods), 2.6 * len(rows)))
+    embedded = hits["embedded"].to_numpy(bool) if "embedded" in hits else np.zeros(len(hits), bool)
+    for r, (task, motif) in enumerate(rows):
+        sel = (hits["motif"] == motif).to_numpy()
+        for c, method in enumerate(methods):
+            ax = axes[r, c]
+            y = hits[contribution_column(method, task)].to_numpy()
+            x = hits["score"].to_numpy()
+            bg, em = sel & ~embedded, sel & embedded
+            ax.scatter(x[bg], y[bg], s=6, c="0.6", alpha=0.6, lw=0, label="background hit")
+            ax.scatter(x[em], y[em], s=6, c="tab:red", alpha=0.7, lw=0, label="embedded")
+            ax.axhline(0, color="k", lw=0.5)
+            if r == 0:
+                ax.set_title(method, fontsize=10)
+            if c == 0:
+                ax.set_ylabel(f"task {task}\n{motif}\ncontribution", fontsize=8)
+            if r == len(rows) - 1:
+                ax.set_xlabel("PWM log-odds (bits)", fontsize=8)
+            ax.tick_params(labelsize=7)
+    axes[0, -1].legend(fontsize=7, markerscale=2, loc="upper left")
+    fig.tight_layout()
+    return _save(fig, path, dpi)
+
+
+def contribution_matrix(onehot: np.ndarray, actual: np.ndarray) -> np.ndarray:
+    """Per-base contributions placed on the observed base: ``(L, 4)`` = onehot * actual[:, None].
+
+    Parameters
+    ----------
+    onehot : np.ndarray
+        ``(L, 4)`` one-hot sequence.
+    actual : np.ndarray
+        ``(L,)`` actual contributions.
+    """
+    onehot = np.asarray(onehot, dtype=np.float64)
+    actual = np.asarray(actual, dtype=np.float64)
+    if onehot.ndim != 2 or onehot.shape[1] != 4 or actual.shape != onehot.shape[:1]:
+        raise InputError(f"logo needs (L, 4) one-hot and (L,) scores, got {onehot.shape} "
+                         f"and {actual.shape}")
+    return onehot * actual[:, None]
+
+
+def plot_logo(matrix: np.ndarray, path: str | os.PathLike, *, title: str = "",
+              start: int = 0, highlight: Sequence[tuple[int, int]] = (),
+              dpi: int = 100) -> tuple[int, int]:
+    """Sequence logo of a contribution matrix (letters scaled by their contribution).
+
+    Parameters
+    ----------
+    matrix : np.ndarray
+        ``(L, 4)`` ACGT contributions (e.g. :func:`contribution_matrix`, or hypothetical
+        scores).
+    path : path-like
+        PNG to write.
+    title : str
+    start : int
+        Coordinate of the first column (x-axis labels).
+    highlight : sequence of (start, end)
+        Intervals (same coordinates) shaded in the background, e.g. embedded motifs.
+
+    Returns
+    -------
+    (width, height) in pixels.
+    """
+    import logomaker
+
+    matrix = np.asarray(matrix, dtype=np.float64)
+    if matrix.ndim != 2 or matrix.shape[1] != 4 or matrix.shape[0] == 0:
+        raise InputError(f"logo needs an (L, 4) matrix, got {matrix.shape}")
+    plt = _pyplot()
+    length = matrix.shape[0]
+    df = pd.DataFrame(matrix, columns=list(ALPHABET), index=np.arange(start, start + length))
+    fig, ax = plt.subplots(figsize=(max(6.0, length / 12), 2.2))
+    for lo, hi in highlight:
+        ax.axvspan(lo - 0.5, hi - 0.5, color="gold", alpha=0.25, lw=0)
+    logomaker.Logo(df, ax=ax, color_scheme="classic")
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_ylabel("contribution")
+    ax.set_xlabel("position")
+    if title:
+        ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return _save(fig, path, dpi)
+
+
+def plot_hits_file(path: str | os.PathLike, output: str | os.PathLike,
+                   dpi: int = 100) -> tuple[int, int]:
+    """:func:`plot_hits` of a hit TSV written by ``dnalift motifs`` (methods and tasks are
+    taken from its ``contrib.<method>.<task>`` columns)."""
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: hit table not found")
+    hits = pd.read_csv(path, sep="\t")
+    pairs = [c.split(".", 2)[1:] for c in hits.columns if c.startswith("contrib.")]
+    if not pairs or any(len(p) != 2 for p in pairs):
+        raise InputError(f"{path}: no contrib.<method>.<task> columns")
+    methods = list(dict.fromkeys(p[0] for p in pairs))
+    tasks = list(dict.fromkeys(p[1] for p in pairs))
+    return plot_hits(hits, output, methods=methods, tasks=tasks, dpi=dpi)
+
+
+def plot_sequence_from_h5(path: str | os.PathLike, sequence: str, output: str | os.PathLike, *,
+                          task: str | None = None, start: int | None = None,
+                          end: int | None = None, embedded: str | os.PathLike | None = None,
+                          dpi: int = 100) -> tuple[int, int]:
+    """Logo of the actual contributions of one sequence of a ``dnalift score`` HDF5 file.
+
+    Parameters
+    ----------
+    path : path-like
+        HDF5 file (see :func:`dnalift.motifs.read_scores_h5`).
+    sequence : str
+        Record name.
+    task : str, optional
+        Task label; default the first.
+    start, end : int, optional
+        Interval to draw (0-based, half-open); default the whole sequence.
+    embedded : path-like, optional
+        Embedded-motif TSV; this sequence's instances are shaded.
+    """
+    from dnalift.motifs import read_embedded, read_scores_h5
+
+    scored = read_scores_h5(path)
+    if sequence not in scored.names:
+        raise InputError(f"{path}: no sequence named {sequence}")
+    task = scored.tasks[0] if task is None else task
+    if task not in scored.tasks:
+        raise InputError(f"{path}: no task {task} (tasks: {', '.join(scored.tasks)})")
+    i, t = scored.names.index(sequence), scored.tasks.index(task)
+    length = scored.x.shape[1]
+    start, end = (0 if start is None else start), (length if end is None else end)
+    if not 0 <= start < end <= length:
+        raise InputError(f"--start/--end {start}-{end} outside 0-{length}")
+    (method, arr), = list(scored.contributions.items())[:1]
+    matrix = contribution_matrix(scored.x[i], arr[i, t])[start:end]
+    spans = []
+    if embedded is not None:
+        emb = read_embedded(embedded)
+        emb = emb[emb["name"] == sequence]
+        spans = [(max(s, start), min(e, end)) for s, e in zip(emb["start"], emb["end"])
+                 if s < end and e > start]
+    return plot_logo(matrix, output, title=f"{sequence}  task {task}  ({method})",
+                     start=start, highlight=spans, dpi=dpi)

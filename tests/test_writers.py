@@ -1,0 +1,214 @@
+"""Tests of dnalift.writers: HDF5 layout, atomic writes, overlap rule, bigWig, merge."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pyBigWig
+import pytest
+
+from dnalift.errors import InputError
+from dnalift import writers as W
+
+
+@dataclass(frozen=True)
+class Reg:
+    chrom: str
+    start: int
+    end: int
+    strand: str = "+"
+    name: str = ""
+
+
+@dataclass
+class Attr:
+    hypothetical: np.ndarray
+    actual: np.ndarray
+    delta: np.ndarray
+    residual: np.ndarray
+    prediction: np.ndarray
+
+
+def _fake(n: int, length: int, t: int, k: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    x = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (n, length))]
+    hyp = rng.normal(size=(n, t, length, 4)).astype(np.float32)
+    att = Attr(hyp, (hyp * x[:, None]).sum(-1), rng.normal(size=(n, t, k)).astype(np.float32),
+               rng.normal(size=(n, t, k)).astype(np.float32),
+               rng.normal(size=(n, t)).astype(np.float32))
+    regions = [Reg("chr1", 10 * i, 10 * i + length, "+-"[i % 2], f"r{i}") for i in range(n)]
+    return regions, x, att
+
+
+def _sub(att: Attr, lo: int, hi: int) -> Attr:
+    return Attr(*(getattr(att, f)[lo:hi] for f in Attr.__dataclass_fields__))
+
+
+ATTRS = dict(dnalift_version="0", model_sha256="abc", mode="rescale", target_output="",
+             tasks=["a", "b/c"], reference="shuffle", n_references=3, seed=0)
+
+
+def _write(path, regions, x, att, batch=4, **extra):
+    n, length = x.shape[:2]
+    with W.HDF5Writer(path, n=n, length=length, tasks=["a", "b/c"], n_references=3,
+                      attrs={**ATTRS, **extra}, chrom_sizes={"chr1": 1000, "chr2": 50},
+                      batch_rows=batch) as w:
+        for lo in range(0, n, batch):
+            w.write(regions[lo:lo + batch], x[lo:lo + batch], _sub(att, lo, lo + batch))
+    return path
+
+
+def test_hdf5_layout_round_trip(tmp_path):
+    regions, x, att = _fake(10, 12, 2, 3)
+    path = _write(tmp_path / "s.h5", regions, x, att)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.h5"]
+    with h5py.File(path, "r") as f:
+        np.testing.assert_array_equal(f["input_seqs"][:], x)
+        np.testing.assert_array_equal(f["hyp_scores"][:], att.hypothetical[:, 0])
+        np.testing.assert_array_equal(f["tasks/b_c/hyp_scores"][:], att.hypothetical[:, 1])
+        np.testing.assert_array_equal(f["contrib_scores"][:], att.actual[:, 0])
+        np.testing.assert_array_equal(f["tasks/b_c/delta"][:], att.delta[:, 1])
+        np.testing.assert_array_equal(f["tasks/a/residual"][:], att.residual[:, 0])
+        np.testing.assert_array_equal(f["tasks/b_c/prediction"][:], att.prediction[:, 1])
+        assert f["tasks/b_c"].attrs["label"] == "b/c"
+        # root datasets are hard links to the first task, not copies
+        assert f["hyp_scores"].id == f["tasks/a/hyp_scores"].id
+        assert f["hyp_scores"].shape == (10, 12, 4) and f["hyp_scores"].chunks[0] == 4
+        assert f["hyp_scores"].compression == "gzip"
+        assert list(f["coords/strand"].asstr()[:]) == [r.strand for r in regions]
+        assert list(f["coords/start"][:]) == [r.start for r in regions]
+        assert W.read_chrom_sizes(f) == {"chr1": 1000, "chr2": 50}
+        attrs = W.read_attrs(f)
+        assert attrs["tasks"] == ["a", "b/c"] and attrs["n_regions"] == 10
+        assert attrs["task_keys"] == ["a", "b_c"]
+
+
+def test_hdf5_float16_and_shrink_to_written(tmp_path):
+    regions, x, att = _fake(5, 8, 2, 3)
+    path = tmp_path / "h.h5"
+    with W.HDF5Writer(path, n=100, length=8, tasks=["a", "b"], n_references=3, attrs=ATTRS,
+                      float16=True) as w:
+        w.write(regions, x, att)
+    with h5py.File(path, "r") as f:
+        assert f["hyp_scores"].dtype == np.float16 and f["input_seqs"].dtype == np.float16
+        assert f["tasks/a/delta"].dtype == np.float32
+        assert f["input_seqs"].shape == (5, 8, 4)
+        np.testing.assert_array_equal(f["hyp_scores"][:],
+                                      att.hypothetical[:, 0].astype(np.float16))
+
+
+def test_failure_leaves_no_output(tmp_path):
+    regions, x, att = _fake(6, 8, 2, 3)
+    path = tmp_path / "s.h5"
+    with pytest.raises(RuntimeError):
+        with W.HDF5Writer(path, n=6, length=8, tasks=["a", "b"], n_references=3,
+                          attrs=ATTRS) as w:
+            w.write(regions[:3], x[:3], _sub(att, 0, 3))
+            assert w.tmp.exists() and w.tmp.name.startswith(".")
+            raise RuntimeError("killed")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(InputError):  # wrong length: rejected, temp file removed by __exit__
+        with W.HDF5Writer(path, n=6, length=9, tasks=["a", "b"], n_references=3,
+                          attrs=ATTRS) as w:
+            w.write(regions, x, att)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_output_and_check_output_path(tmp_path):
+    with pytest.raises(ValueError):
+        with W.atomic_output(tmp_path / "o.txt") as tmp:
+            tmp.write_text("half")
+            raise ValueError
+    assert list(tmp_path.iterdir()) == []
+    with W.atomic_output(tmp_path / "o.txt") as tmp:
+        tmp.write_text("done")
+    assert (tmp_path / "o.txt").read_text() == "done"
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(InputError, match="not a directory"):
+        W.check_output_path(blocker / "out.h5")
+    assert W.check_output_path(tmp_path / "new" / "out.h5").parent.is_dir()
+
+
+def test_owned_segments_nearest_centre_and_ties():
+    # centres 5 and 11: base 7 (midpoint 7.5) is nearer 5, base 8 (8.5) nearer 11
+    seg = W.owned_segments(np.array([0, 6]), np.array([10, 16]), np.array([0, 1]))
+    assert seg == [(0, 8, 0), (8, 16, 1)]
+    # centres 5 and 6: base 5 (5.5) is a tie -> earlier input row wins, whatever the start
+    seg = W.owned_segments(np.array([0, 1]), np.array([10, 11]), np.array([1, 0]))
+    assert seg == [(0, 5, 1), (5, 11, 0)]
+    seg = W.owned_segments(np.array([0, 1]), np.array([10, 11]), np.array([0, 1]))
+    assert seg == [(0, 6, 0), (6, 11, 1)]
+    # nested regions with the same centre: the earlier (inner) one wins the tie
+    seg = W.owned_segments(np.array([0, 40]), np.array([100, 60]), np.array([1, 0]))
+    assert seg == [(0, 40, 1), (40, 60, 0), (60, 100, 1)]
+    # gaps stay uncovered; a tiny window gives the same bases per row
+    starts, ends = np.array([0, 3, 20, 25]), np.array([8, 11, 30, 28])
+    big = W.owned_segments(starts, ends, np.arange(4))
+    small = W.owned_segments(starts, ends, np.arange(4), window=3)
+
+    def per_base(segs):
+        return {p: r for a, b, r in segs for p in range(a, b)}
+    assert per_base(big) == per_base(small)
+    assert sorted(per_base(big)) == list(range(0, 11)) + list(range(20, 30))
+    assert all(b <= a2 for (_, b, _), (a2, _, _) in zip(big, big[1:]))
+
+
+def test_bigwig_values_minus_strand_and_overlap(tmp_path):
+    regions = [Reg("chr2", 0, 10, "+"), Reg("chr1", 4, 14, "-"), Reg("chr1", 0, 10, "+")]
+    actual = np.arange(30, dtype=np.float32).reshape(3, 10)
+    path = W.write_bigwig(tmp_path / "t.bw", regions, actual, {"chr1": 20, "chr2": 12})
+    bw = pyBigWig.open(str(path))
+    assert bw.chroms() == {"chr1": 20, "chr2": 12}
+    np.testing.assert_array_equal(bw.values("chr2", 0, 10), actual[0])
+    # chr1: centres 9 (row 1, minus) and 5 (row 2): base 6 (6.5) -> row 2, base 7 (7.5) -> tie
+    # -> row 1 (earlier); row 1 is flipped: genome base 4 + j holds actual[1][9 - j]
+    got = np.array(bw.values("chr1", 0, 14))
+    want = np.concatenate([actual[2][0:7], actual[1][::-1][7 - 4:14 - 4]])
+    np.testing.assert_array_equal(got, want)
+    assert np.isnan(bw.values("chr1", 14, 15)[0])
+    bw.close()
+
+
+def test_bigwig_rejects_unknown_chromosome(tmp_path):
+    with pytest.raises(InputError, match="chrX"):
+        W.write_bigwig(tmp_path / "t.bw", [Reg("chrX", 0, 4)], np.zeros((1, 4)), {"chr1": 9})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_merge_equals_unsharded(tmp_path):
+    regions, x, att = _fake(11, 12, 2, 3)
+    regions = [Reg("chr1", 5 * i, 5 * i + 12, r.strand, r.name) for i, r in enumerate(regions)]
+    base = dict(n_total=11, shard_count=1, shard_index=1, shard_start=0, shard_stop=11,
+                command_line="x")
+    full = _write(tmp_path / "full.h5", regions, x, att, **base)
+    W.bigwig_from_h5(full, tmp_path / "full.bw")
+    bounds = [0, 3, 7, 11]
+    shards = []
+    for i in range(3):
+        lo, hi = bounds[i], bounds[i + 1]
+        shards.append(_write(tmp_path / f"s{i}.h5", regions[lo:hi], x[lo:hi],
+                             _sub(att, lo, hi), n_total=11, shard_count=3, shard_index=i + 1,
+                             shard_start=lo, shard_stop=hi, command_line="y"))
+    W.merge_shards(shards[::-1], tmp_path / "m.h5", tmp_path / "m.bw")
+    with h5py.File(full, "r") as a, h5py.File(tmp_path / "m.h5", "r") as b:
+        for name in W.row_datasets(a) + ["hyp_scores", "contrib_scores"]:
+            np.testing.assert_array_equal(a[name][:], b[name][:])
+        assert b["hyp_scores"].id == b["tasks/a/hyp_scores"].id
+        assert W.read_attrs(b)["shard_count"] == 1
+        assert W.read_attrs(b)["merged_from"] == ["s0.h5", "s1.h5", "s2.h5"]
+    bw1, bw2 = pyBigWig.open(str(tmp_path / "full.bw")), pyBigWig.open(str(tmp_path / "m.bw"))
+    np.testing.assert_array_equal(bw1.values("chr1", 0, 62), bw2.values("chr1", 0, 62))
+    with pytest.raises(InputError, match="missing"):
+        W.merge_shards(shards[:2], tmp_path / "bad.h5")
+    with pytest.raises(InputError, match="twice"):
+        W.merge_shards(shards + shards[:1], tmp_path / "bad.h5")
+    other = _write(tmp_path / "o.h5", regions[:3], x[:3], _sub(att, 0, 3), n_total=11,
+                   shard_count=3, shard_index=1, shard_start=0, shard_stop=3,
+                   command_line="z", seed=1)
+    with pytest.raises(InputError, match="seed"):
+        W.merge_shards([other] + shards[1:], tmp_path / "bad.h5")
+    assert not (tmp_path / "bad.h5").exists()

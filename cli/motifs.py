@@ -72,10 +72,15 @@ def _from_model(model, fasta, methods, reference, k, seed) -> mo.ScoredSequences
 @click.option("--output", required=True, type=click.Path(dir_okay=False), help="Hit table TSV.")
 @click.option("--summary", type=click.Path(dir_okay=False), default=None,
               help="Summary TSV (task x motif x method; needs --embedded).")
+@click.option("--summary-sequences", type=click.Choice(["all", "all-motifs"]), default="all",
+              show_default=True,
+              help="Summarise over all sequences, or only those with an embedded instance of "
+                   "every motif (the paper's figure).")
 @click.option("--figure", type=click.Path(dir_okay=False), default=None,
               help="PNG: contribution vs PWM score, one panel per method.")
 def motifs(motif_path, h5_paths, model, fasta, methods, reference, k, seed, embedded,
-           background, pseudocount, pvalue, min_score, output, summary, figure) -> None:
+           background, pseudocount, pvalue, min_score, output, summary, summary_sequences,
+           figure) -> None:
     """Scan sequences with PWMs and summarise contributions over the hits."""
     from dnalift import plots
     from dnalift import simulate as sim
@@ -91,8 +96,11 @@ def motifs(motif_path, h5_paths, model, fasta, methods, reference, k, seed, embe
     scored = _from_h5(list(h5_paths)) if h5_paths else _from_model(
         model, fasta, list(methods), reference, k, seed)
     emb = mo.read_embedded(embedded) if embedded else None
+    subset = (mo.sequences_with_all_motifs(emb, list(found))
+              if emb is not None and summary_sequences == "all-motifs" else None)
     hits, table = mo.motif_report(scored, found, embedded=emb, background=bg,
-                                  pseudocount=pseudocount, pvalue=pvalue, min_score=min_score)
+                                  pseudocount=pseudocount, pvalue=pvalue, min_score=min_score,
+                                  subset=subset)
     mo.write_tsv(hits, output)
     msg = f"{len(hits)} hits in {len(scored.names)} sequences -> {output}"
     if summary:

@@ -503,7 +503,8 @@ def top_window_overlap(contrib: np.ndarray, names: Sequence[str], embedded: pd.D
 
 def summarize(hits: pd.DataFrame, contributions: Mapping[str, np.ndarray],
               names: Sequence[str], tasks: Sequence[str], embedded: pd.DataFrame,
-              motifs: Mapping[str, Motif]) -> pd.DataFrame:
+              motifs: Mapping[str, Motif],
+              subset: Sequence[str] | None = None) -> pd.DataFrame:
     """Per task x motif x method: embedded vs background hits.
 
     Parameters
@@ -515,6 +516,9 @@ def summarize(hits: pd.DataFrame, contributions: Mapping[str, np.ndarray],
     names, tasks : as in :func:`add_contributions`
     embedded : pd.DataFrame
     motifs : mapping name -> Motif
+    subset : sequence of str, optional
+        Summarise only the hits and sequences with these names (e.g. the sequences that
+        carry every motif, as in the paper's figure); default all.
 
     Returns
     -------
@@ -527,6 +531,10 @@ def summarize(hits: pd.DataFrame, contributions: Mapping[str, np.ndarray],
     """
     from sklearn.metrics import roc_auc_score
 
+    if subset is not None:
+        keep = set(subset)
+        hits = hits[hits["name"].isin(keep)]
+        embedded = embedded[embedded["name"].isin(keep)]
     rows = []
     for method, arr in contributions.items():
         arr = _as_ntl(arr, len(names), len(tasks), method)
@@ -676,8 +684,10 @@ def motif_report(scored: ScoredSequences, motifs: Mapping[str, Motif], *,
                  embedded: pd.DataFrame | None = None,
                  background: Sequence[float] = DEFAULT_BACKGROUND,
                  pseudocount: float = DEFAULT_PSEUDOCOUNT, pvalue: float | None = DEFAULT_PVALUE,
-                 min_score: float | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """Hit table (with contributions) and, when ``embedded`` is given, the summary table.
+                 min_score: float | None = None,
+                 subset: Sequence[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Hit table (with contributions) and, when ``embedded`` is given, the summary table
+    (over ``subset`` of the sequences when given, see :func:`summarize`).
 
     Returns
     -------
@@ -694,7 +704,7 @@ def motif_report(scored: ScoredSequences, motifs: Mapping[str, Motif], *,
     summary = None
     if embedded is not None:
         summary = summarize(hits, scored.contributions, scored.names, scored.tasks, embedded,
-                            motifs)
+                            motifs, subset)
     return hits, summary
 
 
@@ -707,3 +717,10 @@ def read_embedded(path: str | os.PathLike) -> pd.DataFrame:
     if missing:
         raise InputError(f"{path}: missing column {missing[0]}")
     return df
+
+
+def sequences_with_all_motifs(embedded: pd.DataFrame, motifs: Sequence[str]) -> list[str]:
+    """Names of the sequences that carry at least one embedded instance of every motif."""
+    sets = [set(embedded.loc[embedded["motif"] == m, "name"]) for m in motifs]
+    common = set.intersection(*sets) if sets else set()
+    return sorted(common)

@@ -1,9 +1,9 @@
 """Reproducible training of the example model on the simulated GATA/TAL task.
 
-Architecture (Keras 3, ~12k parameters)::
+Architecture (Keras 3, about 10k parameters; "same" padding so every base is seen)::
 
-    Input (L, 4) -> Conv1D(16, 15, relu) -> Conv1D(16, 15, relu) -> MaxPooling1D(20, 20)
-                 -> Flatten -> Dense(32, relu) -> Dense(3, sigmoid)
+    Input (L, 4) -> Conv1D(16, 15, relu, same) -> Conv1D(16, 15, relu, same)
+                 -> MaxPooling1D(20, 20) -> Flatten -> Dense(32, relu) -> Dense(3, sigmoid)
 
 Binary cross-entropy, Adam, early stopping on the validation loss (best weights restored).
 ``keras.utils.set_random_seed`` seeds Python, numpy and the backend, and TensorFlow's op
@@ -46,10 +46,9 @@ def build_model(length: int, n_tasks: int, config: TrainConfig = TrainConfig()):
     import keras
 
     inputs = keras.Input((length, 4), name="sequence")
-    h = keras.layers.Conv1D(config.filters, config.kernel_size, activation="relu",
-                            name="conv1")(inputs)
-    h = keras.layers.Conv1D(config.filters, config.kernel_size, activation="relu",
-                            name="conv2")(h)
+    conv = dict(kernel_size=config.kernel_size, activation="relu", padding="same")
+    h = keras.layers.Conv1D(config.filters, name="conv1", **conv)(inputs)
+    h = keras.layers.Conv1D(config.filters, name="conv2", **conv)(h)
     h = keras.layers.MaxPooling1D(config.pool_size, strides=config.pool_size, name="pool")(h)
     h = keras.layers.Flatten(name="flatten")(h)
     h = keras.layers.Dense(config.dense_units, activation="relu", name="dense")(h)
@@ -126,18 +125,22 @@ def train_model(data_dir: str | os.PathLike, config: TrainConfig = TrainConfig()
 
 def save_model(model, outdir: str | os.PathLike, tasks: Sequence[str], metrics: dict,
                stem: str = "model") -> dict[str, Path]:
-    """Save ``<stem>.h5`` and ``<stem>.keras``, their ``.tasks.txt`` sidecars and
-    ``<stem>.metrics.json`` (with the SHA-256 of both model files). Files are written
-    under temporary names and renamed.
+    """Save ``<stem>.h5`` and ``<stem>.keras`` (uncompiled: weights and architecture only),
+    their ``.tasks.txt`` sidecars and ``<stem>.metrics.json`` (with the SHA-256 of both model
+    files). Files are written under temporary names and renamed.
     """
+    import keras
+
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
+    bare = keras.models.clone_model(model)  # same architecture, no optimizer state
+    bare.set_weights(model.get_weights())
     written: dict[str, Path] = {}
     checksums = {}
     for ext in (".h5", ".keras"):
         path = outdir / f"{stem}{ext}"
         tmp = outdir / f".{stem}.tmp{os.getpid()}{ext}"
-        model.save(tmp)
+        bare.save(tmp)
         os.replace(tmp, path)
         sidecar = Path(f"{path}.tasks.txt")
         write_text_atomic(sidecar, "".join(f"{t}\n" for t in tasks))

@@ -592,10 +592,10 @@ def _decode(values) -> list[str]:
 def read_scores_h5(path: str | os.PathLike, label: str | None = None) -> ScoredSequences:
     """Read an HDF5 file written by ``dnalift score``.
 
-    Uses ``input_seqs`` (N, L, 4), the per-task ``tasks/<task>/contrib_scores`` (N, L) or a
-    root ``contrib_scores`` ((N, L) for one task, (N, T, L) with a ``tasks`` attribute), and
-    the sequence names from the coordinates (``name`` dataset at the root or in a
-    ``coordinates``/``coords`` group). The method label is ``label`` or the file's ``mode``
+    Layout of :mod:`dnalift.writers`: ``input_seqs`` (N, L, 4), per task
+    ``tasks/<key>/contrib_scores`` (N, L) with the task label in the group's ``label``
+    attribute and the key order in the root ``task_keys`` attribute, names in
+    ``coords/name``. A file with only a root ``contrib_scores`` (N, L) is read as one task. The method label is ``label`` or the file's ``mode``
     attribute.
 
     Raises
@@ -616,10 +616,10 @@ def read_scores_h5(path: str | os.PathLike, label: str | None = None) -> ScoredS
             raise InputError(f"{path}: no dataset input_seqs")
         x = f["input_seqs"][...].astype(np.float32)
         if "tasks" in f and isinstance(f["tasks"], h5py.Group):
-            tasks = list(f["tasks"].keys())
-            order = _decode(f.attrs.get("tasks", [])) or tasks
-            tasks = [t for t in order if t in f["tasks"]] or tasks
-            arr = np.stack([f["tasks"][t]["contrib_scores"][...] for t in tasks], axis=1)
+            keys = _decode(np.atleast_1d(f.attrs["task_keys"])) if "task_keys" in f.attrs \
+                else list(f["tasks"].keys())
+            tasks = [str(f["tasks"][k].attrs.get("label", k)) for k in keys]
+            arr = np.stack([f["tasks"][k]["contrib_scores"][...] for k in keys], axis=1)
         elif "contrib_scores" in f:
             arr = f["contrib_scores"][...]
             tasks = _decode(np.atleast_1d(f.attrs.get("tasks", f.attrs.get("target", "task0"))))
@@ -627,14 +627,7 @@ def read_scores_h5(path: str | os.PathLike, label: str | None = None) -> ScoredS
                 arr, tasks = arr[:, None, :], tasks[:1]
         else:
             raise InputError(f"{path}: no contrib_scores dataset")
-        names = None
-        for group in ("", "coordinates/", "coords/"):
-            for key in ("name", "names"):
-                if f"{group}{key}" in f:
-                    names = _decode(f[f"{group}{key}"][...])
-                    break
-            if names is not None:
-                break
+        names = _decode(f["coords/name"][...]) if "coords/name" in f else None
         mode = label or str(f.attrs.get("mode", "contrib"))
     if names is None:
         names = [f"seq{i}" for i in range(len(x))]

@@ -130,8 +130,36 @@ def test_bad_motif_files_raise_input_error(tmp_path, text, problem):
         mo.load_motifs(tmp_path / "missing.meme")
 
 
+def write_scores_h5(path, names, x, contrib, tasks, mode="revealcancel"):
+    """A score file in the layout of dnalift.writers.HDF5Writer (the `dnalift score` output)."""
+    from types import SimpleNamespace
+
+    from dnalift.writers import HDF5Writer
+
+    n, t, length = contrib.shape
+    regions = [SimpleNamespace(chrom=nm, start=0, end=length, strand="+", name=nm) for nm in names]
+    att = SimpleNamespace(hypothetical=x[:, None] * contrib[..., None], actual=contrib,
+                          delta=np.zeros((n, t, 1)), residual=np.zeros((n, t, 1)),
+                          prediction=np.zeros((n, t)))
+    with HDF5Writer(path, n=n, length=length, tasks=tasks, n_references=1,
+                    attrs={"mode": mode, "tasks": list(tasks)}) as w:
+        w.write(regions, x, att)
+
+
+def test_read_scores_h5_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    x = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (3, 20))]
+    contrib = rng.normal(size=(3, 2, 20)).astype(np.float32)
+    write_scores_h5(tmp_path / "s.h5", ["r0", "r1", "r/2"], x, contrib, ["both", "a/b"])
+    got = mo.read_scores_h5(tmp_path / "s.h5")
+    assert got.names == ["r0", "r1", "r/2"] and got.tasks == ["both", "a/b"]
+    np.testing.assert_array_equal(got.x, x)
+    np.testing.assert_allclose(got.contributions["revealcancel"], contrib)
+    with pytest.raises(InputError, match="not found"):
+        mo.read_scores_h5(tmp_path / "missing.h5")
+
+
 def test_cli_motifs_from_h5_writes_hits_and_summary(tmp_path):
-    import h5py
     from click.testing import CliRunner
 
     from dnalift.cli.motifs import motifs as motifs_cmd
@@ -142,12 +170,7 @@ def test_cli_motifs_from_h5_writes_hits_and_summary(tmp_path):
     contrib = np.zeros((2, 12), np.float32)
     contrib[0, 5:8] = 1.0
     contrib[1, 9:12] = -1.0
-    with h5py.File(tmp_path / "s.h5", "w") as f:
-        f["input_seqs"] = x
-        f["contrib_scores"] = contrib
-        f.attrs["mode"] = "rescale"
-        f.attrs["tasks"] = ["t"]
-        f["coordinates/name"] = np.array([b"a", b"b"])
+    write_scores_h5(tmp_path / "s.h5", ["a", "b"], x, contrib[:, None], ["t"], mode="rescale")
     pd.DataFrame({"name": ["a", "b"], "start": [5, 2], "end": [8, 5], "motif": "AGT"}).to_csv(
         tmp_path / "emb.tsv", sep="\t", index=False)
     res = CliRunner().invoke(motifs_cmd, [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import h5py
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,6 +9,7 @@ from click.testing import CliRunner
 
 from dnalift import plots
 from dnalift.errors import InputError
+from test_motifs import write_scores_h5
 
 
 def _png(path):
@@ -67,16 +67,6 @@ def test_logo_png_and_contribution_matrix(tmp_path):
         plots.plot_logo(np.zeros((5, 3)), out)
 
 
-def _write_scores_h5(path, names, x, contrib, tasks):
-    with h5py.File(path, "w") as f:
-        f["input_seqs"] = x
-        f.attrs["mode"] = "revealcancel"
-        f.attrs["tasks"] = tasks
-        for t, task in enumerate(tasks):
-            f[f"tasks/{task}/contrib_scores"] = contrib[:, t]
-        f["coordinates/name"] = np.array(names, dtype="S")
-
-
 def test_cli_plot_logo_from_h5(tmp_path):
     from dnalift.cli.plot import plot
 
@@ -84,7 +74,7 @@ def test_cli_plot_logo_from_h5(tmp_path):
     x = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (3, 50))]
     contrib = rng.normal(size=(3, 2, 50)).astype(np.float32)
     h5 = tmp_path / "scores.h5"
-    _write_scores_h5(h5, ["seq00000", "seq00001", "seq00002"], x, contrib, ["both", "gata"])
+    write_scores_h5(h5, ["seq00000", "seq00001", "seq00002"], x, contrib, ["both", "gata"])
     emb = tmp_path / "emb.tsv"
     pd.DataFrame({"name": ["seq00001"], "start": [5], "end": [15], "motif": ["GATA"]}).to_csv(
         emb, sep="\t", index=False)

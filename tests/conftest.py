@@ -1,0 +1,33 @@
+"""Shared, generic test fixtures (small files written into pytest's tmp_path)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Iterable
+
+import pytest
+
+
+@pytest.fixture
+def write_text(tmp_path: Path) -> Callable[[str, str], Path]:
+    """Write ``text`` to ``tmp_path / name`` and return the path."""
+    def _write(name: str, text: str) -> Path:
+        path = tmp_path / name
+        path.write_text(text)
+        return path
+    return _write
+
+
+@pytest.fixture
+def write_fasta(tmp_path: Path) -> Callable[..., Path]:
+    """Write ``(name, sequence)`` records as FASTA (``width`` bases per line)."""
+    def _write(records: Iterable[tuple[str, str]], name: str = "seqs.fa",
+               width: int = 60) -> Path:
+        lines = []
+        for rec, seq in records:
+            lines.append(f">{rec}")
+            lines.extend(seq[i:i + width] for i in range(0, len(seq), width))
+        path = tmp_path / name
+        path.write_text("\n".join(lines) + "\n")
+        return path
+    return _write

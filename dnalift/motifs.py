@@ -389,7 +389,8 @@ def _greedy_nonoverlapping(seq: np.ndarray, pos: np.ndarray, score: np.ndarray,
 
 
 def mark_embedded(hits: pd.DataFrame, embedded: pd.DataFrame) -> pd.DataFrame:
-    """Add a boolean column ``embedded``: the hit overlaps a recorded instance of its motif.
+    """Add boolean columns ``embedded`` (the hit overlaps a recorded instance of its own motif)
+    and ``overlaps_other`` (it overlaps a recorded instance of another motif only).
 
     Parameters
     ----------
@@ -400,12 +401,15 @@ def mark_embedded(hits: pd.DataFrame, embedded: pd.DataFrame) -> pd.DataFrame:
         :func:`dnalift.simulate.write_simulation`).
     """
     key = hits[["name", "motif", "start", "end"]].reset_index()
-    pairs = key.merge(embedded[["name", "motif", "start", "end"]], on=["name", "motif"],
+    pairs = key.merge(embedded[["name", "motif", "start", "end"]], on="name",
                       suffixes=("", "_e"))
     overlap = (pairs["start"] < pairs["end_e"]) & (pairs["start_e"] < pairs["end"])
-    hit_ids = set(pairs.loc[overlap, "index"])
+    same = overlap & (pairs["motif"] == pairs["motif_e"])
+    own = set(pairs.loc[same, "index"])
+    other = set(pairs.loc[overlap & ~same, "index"]) - own
     out = hits.copy()
-    out["embedded"] = [i in hit_ids for i in hits.index]
+    out["embedded"] = [i in own for i in hits.index]
+    out["overlaps_other"] = [i in other for i in hits.index]
     return out
 
 
@@ -524,7 +528,9 @@ def summarize(hits: pd.DataFrame, contributions: Mapping[str, np.ndarray],
     -------
     pd.DataFrame
         Columns ``task, motif, method, n_embedded, n_background, mean_embedded,
-        mean_background, auroc, top_window_fraction, n_sequences``. ``auroc`` separates
+        mean_background, auroc, top_window_fraction, n_sequences``. Background hits are the
+        hits that overlap no embedded instance of any motif (hits on another motif's instance
+        are left out: they carry that motif's contribution). ``auroc`` separates
         embedded (positive) from background hits by summed contribution (NaN when one of
         the groups is empty); ``top_window_fraction`` is :func:`top_window_overlap` over the
         ``n_sequences`` sequences that carry the motif.
@@ -542,8 +548,9 @@ def summarize(hits: pd.DataFrame, contributions: Mapping[str, np.ndarray],
             col = contribution_column(method, task)
             for mname, motif in motifs.items():
                 sub = hits[hits["motif"] == mname]
+                other = sub["overlaps_other"] if "overlaps_other" in sub else False
                 emb = sub.loc[sub["embedded"], col].to_numpy()
-                bgd = sub.loc[~sub["embedded"], col].to_numpy()
+                bgd = sub.loc[~sub["embedded"] & ~other, col].to_numpy()
                 auc = (roc_auc_score(np.r_[np.ones(emb.size), np.zeros(bgd.size)], np.r_[emb, bgd])
                        if emb.size and bgd.size else float("nan"))
                 frac, nseq = top_window_overlap(arr[:, t], names, embedded, mname, motif.width)

@@ -46,6 +46,8 @@ def plot_hits(hits: pd.DataFrame, path: str | os.PathLike, *, methods: Sequence[
               dpi: int = 100) -> tuple[int, int]:
     """Contribution vs PWM log-odds of every hit: one panel per (task, motif) row and method column.
 
+    Embedded hits red, background hits grey, hits on an instance of the other motif blue.
+
     Parameters
     ----------
     hits : pd.DataFrame
@@ -73,14 +75,18 @@ def plot_hits(hits: pd.DataFrame, path: str | os.PathLike, *, methods: Sequence[
     fig, axes = plt.subplots(len(rows), len(methods), squeeze=False, sharex="row",
                              figsize=(3.2 * len(methods), 2.6 * len(rows)))
     embedded = hits["embedded"].to_numpy(bool) if "embedded" in hits else np.zeros(len(hits), bool)
+    other = (hits["overlaps_other"].to_numpy(bool) if "overlaps_other" in hits
+             else np.zeros(len(hits), bool))
     for r, (task, motif) in enumerate(rows):
         sel = (hits["motif"] == motif).to_numpy()
         for c, method in enumerate(methods):
             ax = axes[r, c]
             y = hits[contribution_column(method, task)].to_numpy()
             x = hits["score"].to_numpy()
-            bg, em = sel & ~embedded, sel & embedded
+            bg, em, ot = sel & ~embedded & ~other, sel & embedded, sel & other
             ax.scatter(x[bg], y[bg], s=6, c="0.6", alpha=0.6, lw=0, label="background hit")
+            ax.scatter(x[ot], y[ot], s=6, c="tab:blue", alpha=0.5, lw=0,
+                       label="on the other motif")
             ax.scatter(x[em], y[em], s=6, c="tab:red", alpha=0.7, lw=0, label="embedded")
             ax.axhline(0, color="k", lw=0.5)
             if r == 0:

@@ -109,6 +109,21 @@ def test_summary_on_a_toy_case_with_known_answer(tmp_path):
     pd.testing.assert_frame_equal(back, table, check_dtype=False)
 
 
+def test_hits_on_another_motifs_instance_are_not_background():
+    names, hits, embedded, contribs = _toy()
+    other = pd.DataFrame({"name": ["b"], "motif": "OTHER", "start": [17], "end": [25],
+                          "strand": "+", "sequence": "N"})
+    table = mo.add_contributions(mo.mark_embedded(hits, pd.concat([embedded, other])),
+                                 names, contribs, ["t"])
+    assert table["overlaps_other"].tolist() == [False, False, False, True]
+    row = mo.summarize(table, contribs, names, ["t"], embedded, {"AGT": AGT}).iloc[0]
+    assert (row["n_embedded"], row["n_background"]) == (2, 1)
+    assert row["mean_background"] == pytest.approx(2.0)
+    assert row["auroc"] == pytest.approx(0.5)  # {3, 1} vs {2}
+    sub = mo.summarize(table, contribs, names, ["t"], embedded, {"AGT": AGT}, subset=["a"])
+    assert sub.iloc[0][["n_embedded", "n_background", "n_sequences"]].tolist() == [1, 1, 1]
+
+
 def test_contributions_shape_is_checked():
     names, hits, _, contribs = _toy()
     with pytest.raises(InputError, match="expected"):

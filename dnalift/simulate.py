@@ -287,14 +287,10 @@ def read_split(directory: str | os.PathLike, split: str) -> tuple[list[str], lis
 
 
 def _read_fasta_strings(path: Path) -> tuple[list[str], list[str]]:
-    """Plain FASTA reader for the small files written here (names, upper-case sequences)."""
-    from Bio import SeqIO
+    """Names and sequences of a FASTA file (via :func:`dnalift.sequences.read_fasta`)."""
+    from dnalift.sequences import read_fasta
 
-    names, seqs = [], []
-    for rec in SeqIO.parse(str(path), "fasta"):
-        names.append(rec.id)
-        seqs.append(str(rec.seq).upper())
-    if not names:
+    records = [(region.name, seq.upper()) for region, seq in read_fasta(path)]
+    if not records:
         raise InputError(f"{path}: no FASTA records")
-    return names, seqs
-
+    return [r[0] for r in records], [r[1] for r in records]

@@ -1,0 +1,30 @@
+"""``dnalift merge``: join the HDF5 shards of a ``dnalift score --shard I/N`` job."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+
+import click
+
+from dnalift import writers
+
+
+@click.command("merge")
+@click.argument("shards", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Merged HDF5 file.")
+@click.option("--bigwig", type=click.Path(dir_okay=False), default=None,
+              help="Also write the bigWig of the merged scores.")
+@click.option("--force", is_flag=True, help="Overwrite an existing merged output.")
+def merge(shards, output, bigwig, force) -> None:
+    """Merge SHARDS (all N shard files of one job, any order) into one HDF5 (and bigWig),
+    identical in scores to an unsharded run; shard attributes are checked for consistency."""
+    from pathlib import Path
+    if not force and Path(output).exists() and (bigwig is None or Path(bigwig).exists()):
+        click.echo(f"dnalift: {output} already exists, nothing to do (use --force)", err=True)
+        return
+    writers.merge_shards(shards, output, bigwig,
+                         command_line=shlex.join(["dnalift"] + sys.argv[1:]))
+    click.echo(f"merged {len(shards)} shards -> {output}" + (f", {bigwig}" if bigwig else ""),
+               err=True)

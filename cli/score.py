@@ -1,0 +1,169 @@
+"""``dnalift score``: DeepLIFT scores of FASTA records or BED regions -> HDF5 (+ bigWig)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import shlex
+import signal
+import sys
+
+import click
+
+from dnalift import scoring
+from dnalift.errors import InputError
+
+
+def configure_logging(quiet: bool, verbose: int) -> None:
+    """dnalift log lines to stderr: warnings only with -q, debug with -v."""
+    level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
+    logger = logging.getLogger("dnalift")
+    logger.setLevel(level)
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("dnalift: %(message)s"))
+        logger.addHandler(handler)
+
+
+@contextlib.contextmanager
+def terminate_as_exit():
+    """Turn SIGTERM (batch-system time limit, ``kill``) into SystemExit so temp files
+    are removed; restore the previous handler afterwards."""
+    def handler(signum, frame):
+        raise SystemExit(128 + signum)
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _floats(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise InputError(f"--freqs {text!r}: expected four numbers A,C,G,T") from None
+    if len(values) != 4:
+        raise InputError(f"--freqs {text!r}: expected four numbers A,C,G,T")
+    return values
+
+
+def _task_names(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    from pathlib import Path
+    if Path(text).is_file():
+        return [line.strip() for line in Path(text).read_text().splitlines() if line.strip()]
+    return [t.strip() for t in text.split(",")]
+
+
+@click.command("score")
+@click.option("--model", "model", required=True, type=click.Path(dir_okay=False),
+              help="Keras model (.keras, or legacy/Keras-2 .h5). Task names are read from "
+                   "MODEL.tasks.txt when present.")
+@click.option("--fasta", type=click.Path(dir_okay=False), default=None,
+              help="Sequences to score (all the model's input length).")
+@click.option("--bed", type=click.Path(dir_okay=False), default=None,
+              help="Regions to score (BED3-6 or narrowPeak); needs --genome.")
+@click.option("--genome", type=click.Path(dir_okay=False), default=None,
+              help="Genome FASTA for --bed (indexed with .fai, built if missing); its "
+                   "chromosome sizes are the bigWig header.")
+@click.option("--width", type=int, default=None,
+              help="Resize BED regions to WIDTH around their centre (or summit).")
+@click.option("--summit", is_flag=True,
+              help="Centre --width on the narrowPeak summit (column 10) instead of the middle.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="HDF5 output [default: ./<input name>.dnalift.h5, with .shardIofN before "
+                   ".h5 for --shard].")
+@click.option("--bigwig", type=click.Path(dir_okay=False), default=None,
+              help="Also write a bigWig of per-base contributions (first selected task).")
+@click.option("--task", "tasks", multiple=True,
+              help="Task to explain, by index (0-based) or name; repeat for several "
+                   "[default: all tasks of the output].")
+@click.option("--task-names", default=None,
+              help="Comma-separated task names, or a file with one per line "
+                   "[default: MODEL.tasks.txt, else the indices].")
+@click.option("--output-name", default=None,
+              help="Model output to explain (name or index) for multi-output models.")
+@click.option("--mode", type=click.Choice(scoring.MODES), default="genomics_default",
+              show_default=True, help="Attribution rules.")
+@click.option("--reference", type=click.Choice(scoring.REFERENCES), default=None,
+              help="Reference kind [default: shuffle; frequency with --freqs; fasta with "
+                   "--reference-fasta].")
+@click.option("--shuffles", "k", type=int, default=10, show_default=True,
+              help="Dinucleotide-shuffled references per sequence (--reference shuffle).")
+@click.option("--freqs", default=None, metavar="A,C,G,T",
+              help="Base frequencies of the frequency reference, e.g. 0.3,0.2,0.2,0.3.")
+@click.option("--reference-fasta", type=click.Path(dir_okay=False), default=None,
+              help="User-supplied reference sequences (--reference fasta).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the shuffled references (recorded in the output).")
+@click.option("--batch-size", type=int, default=1024, show_default=True,
+              help="(sequence, reference) pairs per engine batch.")
+@click.option("--shard", default=None, metavar="I/N",
+              help="Score only the I-th of N equal contiguous slices of the input; I is "
+                   "1-based (1..N, as SLURM --array=1-N). Join with `dnalift merge`.")
+@click.option("--unsafe", is_flag=True,
+              help="Allow Lambda layers / custom code in the model (runs code from the file).")
+@click.option("--float16", is_flag=True,
+              help="Store hyp_scores, contrib_scores and input_seqs as float16.")
+@click.option("--compression", type=click.Choice(["gzip", "lzf", "none"]), default="gzip",
+              show_default=True, help="HDF5 compression of the datasets.")
+@click.option("--force", is_flag=True, help="Recompute even if the outputs exist.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "gpu"]), default="auto",
+              show_default=True, help="cpu hides GPUs; gpu fails if none is visible.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress, only warnings and errors.")
+@click.option("-v", "--verbose", count=True, help="More log output.")
+def score(model, fasta, bed, genome, width, summit, output, bigwig, tasks, task_names,
+          output_name, mode, reference, k, freqs, reference_fasta, seed, batch_size, shard,
+          unsafe, float16, compression, force, device, quiet, verbose) -> None:
+    """Compute DeepLIFT contribution scores and write HDF5 (tfmodisco-lite layout) and bigWig.
+
+    \b
+    dnalift score --model m.h5 --fasta seqs.fa --output s.h5
+    dnalift score --model m.h5 --bed peaks.narrowPeak --genome hg38.fa \\
+        --width 1000 --summit --output s.h5 --bigwig s.bw --shard 3/10
+    """
+    configure_logging(quiet, verbose)
+    shard_t = scoring.parse_shard(shard) if shard is not None else None
+    scoring.configure_device(device)
+    freq_values = _floats(freqs)
+    if reference is None:
+        reference = ("frequency" if freq_values is not None else
+                     "fasta" if reference_fasta is not None else "shuffle")
+    if output is None:
+        output = scoring.default_output(fasta or bed or "dnalift", shard_t)
+    inputs = scoring.open_inputs(fasta=fasta, bed=bed, genome=genome, width=width,
+                                 summit=summit, shard=shard_t)
+    progress = scoring_progress(quiet)
+    try:
+        with terminate_as_exit():
+            summary = scoring.score(
+                model, inputs, output=output, bigwig=bigwig, mode=mode,
+                output_name=(int(output_name) if output_name and output_name.isdigit()
+                             else output_name),
+                tasks=list(tasks) or None, task_names=_task_names(task_names),
+                reference=reference, k=k, seed=seed, freqs=freq_values,
+                reference_fasta=reference_fasta, batch_size=batch_size, float16=float16,
+                compression=None if compression == "none" else compression, unsafe=unsafe,
+                force=force, progress=progress,
+                command_line=shlex.join(["dnalift"] + sys.argv[1:]))
+    finally:
+        progress.close()
+    if summary.skipped or quiet:
+        return
+    click.echo(f"scored {summary.n_regions} regions in {summary.seconds:.1f} s "
+               f"({summary.regions_per_second:.1f} regions/s; max |residual| "
+               f"{summary.max_abs_residual:.2g}) -> {summary.output}"
+               + (f", {summary.bigwig}" if summary.bigwig else ""), err=True)
+
+
+def scoring_progress(quiet: bool):
+    from dnalift.progress import Progress
+    return Progress("scoring", enabled=not quiet)

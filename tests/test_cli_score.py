@@ -1,0 +1,194 @@
+"""Tests of ``dnalift score`` and ``dnalift merge`` through click and as a subprocess."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from dnalift import scoring, writers
+from dnalift.cli.main import cli
+
+from test_scoring import MODEL, TEST_FA, K, _records, write_fasta
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture(scope="module")
+def small_fasta(tmp_path_factory) -> Path:
+    return write_fasta(tmp_path_factory.mktemp("fa") / "small.fa", _records(TEST_FA, 5))
+
+
+@pytest.fixture(scope="module")
+def genome(tmp_path_factory) -> tuple[Path, Path]:
+    d = tmp_path_factory.mktemp("g")
+    rng = np.random.default_rng(2)
+    write_fasta(d / "g.fa", [("chr1", "".join(rng.choice(list("ACGT"), 800)))])
+    (d / "r.bed").write_text("chr1\t100\t250\ta\nchr1\t300\t480\tb\t0\t-\nchr1\t500\t760\tc\n")
+    return d / "g.fa", d / "r.bed"
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_cli_score_fasta_equals_library(small_fasta, tmp_path):
+    res = run("score", "--model", MODEL, "--fasta", small_fasta, "--output", tmp_path / "c.h5",
+              "--bigwig", tmp_path / "c.bw", "--shuffles", K, "--seed", 3, "-q")
+    assert res.exit_code == 0, res.output
+    scoring.score(str(MODEL), scoring.open_inputs(fasta=small_fasta), output=tmp_path / "l.h5",
+                  k=K, seed=3)
+    with h5py.File(tmp_path / "c.h5", "r") as c, h5py.File(tmp_path / "l.h5", "r") as lib:
+        for name in writers.row_datasets(lib):
+            np.testing.assert_array_equal(c[name][:], lib[name][:], err_msg=name)
+        attrs = writers.read_attrs(c)
+        assert attrs["seed"] == 3 and attrs["command_line"].startswith("dnalift")
+    assert (tmp_path / "c.bw").stat().st_size > 0
+    # rerun: no-op with one log line
+    stamp = (tmp_path / "c.h5").stat().st_mtime_ns
+    res = run("score", "--model", MODEL, "--fasta", small_fasta, "--output", tmp_path / "c.h5",
+              "--shuffles", K)
+    assert res.exit_code == 0 and "already exists" in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
+    assert (tmp_path / "c.h5").stat().st_mtime_ns == stamp
+
+
+def test_cli_bed_width_shards_and_merge(genome, tmp_path):
+    fa, bed = genome
+    base = ["score", "--model", MODEL, "--bed", bed, "--genome", fa, "--width", 200,
+            "--shuffles", K, "-q"]
+    assert run(*base, "--output", tmp_path / "all.h5", "--bigwig", tmp_path / "all.bw",
+               "--batch-size", 2 * K).exit_code == 0
+    for i in (1, 2):
+        res = run(*base, "--shard", f"{i}/2", "--output", tmp_path / f"s{i}.h5")
+        assert res.exit_code == 0, res.output
+    res = run("merge", tmp_path / "s2.h5", tmp_path / "s1.h5", "--output", tmp_path / "m.h5",
+              "--bigwig", tmp_path / "m.bw")
+    assert res.exit_code == 0, res.output
+    import pyBigWig
+    with h5py.File(tmp_path / "all.h5", "r") as a, h5py.File(tmp_path / "m.h5", "r") as m:
+        assert list(a["coords/start"][:]) == [75, 290, 530]  # resized around the centres
+        for name in writers.row_datasets(a):
+            np.testing.assert_array_equal(a[name][:], m[name][:], err_msg=name)
+    u, m = pyBigWig.open(str(tmp_path / "all.bw")), pyBigWig.open(str(tmp_path / "m.bw"))
+    np.testing.assert_array_equal(u.values("chr1", 0, 800), m.values("chr1", 0, 800))
+    res = run("merge", tmp_path / "s1.h5", "--output", tmp_path / "bad.h5")
+    assert res.exit_code == 2 and "shard 2/2 missing" in res.stderr
+    assert not (tmp_path / "bad.h5").exists()
+
+
+def _bad_cases(tmp: Path, fasta: Path, fa: Path, bed: Path):
+    short = write_fasta(tmp / "short.fa", [("s1", "ACGT" * 30)])
+    corrupt = tmp / "corrupt.h5"
+    corrupt.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(range(256)) * 8)
+    blocker = tmp / "blocker"
+    blocker.write_text("")
+    missing_chrom = tmp / "missing.bed"
+    missing_chrom.write_text("chr1\t0\t200\nchrZ\t0\t200\n")
+    m = ["--model", MODEL]
+    out = ["--output", tmp / "out" / "o.h5"]
+    return {
+        "length": (m + ["--fasta", short] + out, "length 120"),
+        "task name": (m + ["--fasta", fasta, "--task", "nope"] + out, "'nope'"),
+        "task index": (m + ["--fasta", fasta, "--task", "7"] + out, "7"),
+        "unwritable": (m + ["--fasta", fasta, "--output", blocker / "o.h5"], "not a directory"),
+        "corrupt model": (["--model", corrupt, "--fasta", fasta] + out, "corrupt.h5"),
+        "missing model": (["--model", tmp / "none.h5", "--fasta", fasta] + out, "none.h5"),
+        "bed chrom": (m + ["--bed", missing_chrom, "--genome", fa] + out, "chrZ"),
+        "shard range": (m + ["--fasta", fasta, "--shard", "4/3"] + out, "--shard"),
+        "shard zero": (m + ["--fasta", fasta, "--shard", "0/3"] + out, "numbered from 1"),
+        "shard malformed": (m + ["--fasta", fasta, "--shard", "two"] + out, "--shard"),
+        "both inputs": (m + ["--fasta", fasta, "--bed", bed, "--genome", fa] + out,
+                        "exactly one"),
+        "no input": (m + out, "exactly one"),
+        "bed no genome": (m + ["--bed", bed] + out, "--genome"),
+    }
+
+
+@pytest.mark.parametrize("case", ["length", "task name", "task index", "unwritable",
+                                  "corrupt model", "missing model", "bed chrom", "shard range",
+                                  "shard zero", "shard malformed", "both inputs", "no input",
+                                  "bed no genome"])
+def test_bad_input_one_line_error_no_output(case, small_fasta, genome, tmp_path):
+    fa, bed = genome
+    args, needle = _bad_cases(tmp_path, small_fasta, fa, bed)[case]
+    before = set(tmp_path.rglob("*"))
+    res = run("score", "--shuffles", K, "-q", *args)
+    assert res.exit_code == 2, (res.output, res.exception)
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dnalift: error: "), res.stderr
+    assert needle in lines[0]
+    new = {p for p in set(tmp_path.rglob("*")) - before
+           if p.is_file() and p.suffix != ".fai"}  # FASTA indexes are not outputs
+    assert new == set(), new
+
+
+def test_device_option(small_fasta, tmp_path):
+    import tensorflow as tf
+    has_gpu = bool(tf.config.list_physical_devices("GPU"))
+    res = run("score", "--model", MODEL, "--fasta", small_fasta, "--shuffles", K, "-q",
+              "--device", "gpu", "--output", tmp_path / "g.h5")
+    assert res.exit_code == (0 if has_gpu else 2)
+    assert (tmp_path / "g.h5").exists() == has_gpu
+
+
+def test_help_does_not_import_tensorflow():
+    code = ("import sys; from dnalift.cli.main import cli; import dnalift.cli.score, "
+            "dnalift.cli.merge; assert 'tensorflow' not in sys.modules, 'tf imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _script() -> list[str]:
+    return [sys.executable, "-c", "from dnalift.cli.main import main; main()"]
+
+
+def test_subprocess_on_shipped_test_fa(tmp_path):
+    out = tmp_path / "sub.h5"
+    proc = subprocess.run(_script() + ["score", "--model", str(MODEL), "--fasta", str(TEST_FA),
+                                       "--shard", "1/200", "--shuffles", str(K),
+                                       "--output", str(out), "--bigwig", str(tmp_path / "s.bw")],
+                          capture_output=True, text=True, env={**os.environ,
+                                                               "CUDA_VISIBLE_DEVICES": ""})
+    assert proc.returncode == 0, proc.stderr
+    assert "scored 8 regions" in proc.stderr
+    assert "scoring: 8/8 regions" in proc.stderr  # plain progress line when not a terminal
+    with h5py.File(out, "r") as f:
+        attrs = writers.read_attrs(f)
+        assert (attrs["shard_index"], attrs["shard_count"], attrs["n_total"]) == (1, 200, 1600)
+        assert f["hyp_scores"].shape == (8, 200, 4)
+        names = [n for n, _ in _records(TEST_FA, 8)]
+        assert list(f["coords/name"].asstr()[:]) == names
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
+def test_killed_run_leaves_no_finished_output(sig, tmp_path):
+    out = tmp_path / "killed.h5"
+    proc = subprocess.Popen(_script() + ["score", "--model", str(MODEL), "--fasta",
+                                         str(TEST_FA), "--shuffles", str(K), "--batch-size",
+                                         str(4 * K), "--output", str(out), "-q"],
+                            stderr=subprocess.PIPE, env={**os.environ,
+                                                         "CUDA_VISIBLE_DEVICES": ""})
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if any(p.name.startswith(".killed.h5.") for p in tmp_path.iterdir()):
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.stderr.read()
+    time.sleep(0.3)  # let it write a few batches
+    proc.send_signal(sig)
+    proc.wait(60)
+    assert proc.returncode != 0
+    assert not out.exists()
+    left = [p.name for p in tmp_path.iterdir()]
+    if sig == signal.SIGTERM:
+        assert left == []  # SIGTERM (batch-system time limit) removes the temporary file
+    else:
+        assert all(n.startswith(".killed.h5.") and n.endswith(".tmp") for n in left)

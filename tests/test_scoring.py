@@ -1,0 +1,229 @@
+"""Tests of dnalift.scoring: the streaming job against the engine's library API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pyBigWig
+import pytest
+
+from dnalift import scoring, writers
+from dnalift.errors import InputError
+
+REPO = Path(__file__).resolve().parents[1]
+MODEL = REPO / "data" / "simulated" / "model.h5"
+TEST_FA = REPO / "data" / "simulated" / "test.fa"
+L = 200  # input length of the shipped model
+K = 2  # few shuffles keep the suite fast
+
+
+def _records(path: Path, n: int) -> list[tuple[str, str]]:
+    out, name, seq = [], None, []
+    for line in path.read_text().splitlines():
+        if line.startswith(">"):
+            if name is not None:
+                out.append((name, "".join(seq)))
+                if len(out) == n:
+                    return out
+            name, seq = line[1:].split()[0], []
+        else:
+            seq.append(line.strip())
+    out.append((name, "".join(seq)))
+    return out[:n]
+
+
+def write_fasta(path: Path, records) -> Path:
+    path.write_text("".join(f">{n}\n{s}\n" for n, s in records))
+    return path
+
+
+@pytest.fixture(scope="module")
+def small_fasta(tmp_path_factory) -> Path:
+    return write_fasta(tmp_path_factory.mktemp("fa") / "small.fa", _records(TEST_FA, 7))
+
+
+@pytest.fixture(scope="module")
+def genome(tmp_path_factory) -> tuple[Path, Path]:
+    """Random two-chromosome genome and a BED with a minus-strand region overlapping another."""
+    d = tmp_path_factory.mktemp("genome")
+    rng = np.random.default_rng(1)
+    chroms = {"chrA": 1000, "chrB": 600}
+    write_fasta(d / "g.fa", [(c, "".join(rng.choice(list("ACGT"), n))) for c, n in
+                             chroms.items()])
+    bed = d / "r.bed"
+    bed.write_text("chrA\t100\t300\tr0\t0\t+\n"
+                   "chrA\t250\t450\tr1\t0\t-\n"
+                   "chrB\t50\t250\tr2\t0\t+\n"
+                   "chrA\t700\t900\tr3\t0\t-\n"
+                   "chrB\t300\t500\tr4\t0\t+\n")
+    return d / "g.fa", bed
+
+
+def expected(x: np.ndarray, tasks=None):
+    """Scores of the same sequences/references through the engine's library API."""
+    from dnalift import deeplift, references
+    model = deeplift.load_model(MODEL)
+    engine = deeplift.DeepLift(model, task_names=scoring.read_task_names(MODEL), tasks=tasks)
+    refs = references.make_references("shuffle", x, k=K, seed=0)
+    return engine, engine.attribute(x, refs)
+
+
+def test_score_fasta_matches_engine(small_fasta, tmp_path):
+    seen = []
+    inputs = scoring.open_inputs(fasta=small_fasta)
+    assert (inputs.n, inputs.n_total) == (7, 7)
+    summary = scoring.score(str(MODEL), inputs, output=tmp_path / "s.h5", k=K,
+                            batch_size=3 * K, progress=lambda d, t: seen.append((d, t)))
+    assert seen == [(3, 7), (6, 7), (7, 7)]
+    assert summary.n_regions == 7 and summary.tasks == ["both", "gata", "tal"]
+    from dnalift.sequences import one_hot_encode
+    x = one_hot_encode([s for _, s in _records(TEST_FA, 7)])
+    engine, att = expected(x)
+    with h5py.File(tmp_path / "s.h5", "r") as f:
+        np.testing.assert_array_equal(f["input_seqs"][:], x)
+        for t, label in enumerate(["both", "gata", "tal"]):
+            g = f[f"tasks/{label}"]
+            np.testing.assert_allclose(g["hyp_scores"][:], att.hypothetical[:, t],
+                                       rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(g["contrib_scores"][:], att.actual[:, t],
+                                       rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(g["delta"][:], att.delta[:, t], rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(g["residual"][:], att.residual[:, t], atol=1e-5)
+            np.testing.assert_allclose(g["prediction"][:], att.prediction[:, t], rtol=1e-5,
+                                       atol=1e-6)
+        assert f["hyp_scores"].id == f["tasks/both/hyp_scores"].id
+        a = writers.read_attrs(f)
+        assert a["model_sha256"] == writers.file_sha256(MODEL)
+        assert (a["mode"], a["reference"], a["n_references"], a["seed"]) == \
+            ("genomics_default", "shuffle", K, 0)
+        assert a["tasks"] == ["both", "gata", "tal"] and a["n_total"] == 7
+        assert list(f["coords/name"].asstr()[:]) == [n for n, _ in _records(TEST_FA, 7)]
+        assert list(f["coords/end"][:]) == [L] * 7
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.h5"]
+
+
+def test_task_selection_by_name_and_index(small_fasta, tmp_path):
+    scoring.score(str(MODEL), scoring.open_inputs(fasta=small_fasta), output=tmp_path / "t.h5",
+                  k=K, tasks=["tal", "1"])
+    with h5py.File(tmp_path / "t.h5", "r") as f:
+        assert writers.read_attrs(f)["tasks"] == ["tal", "gata"]
+        tal = f["hyp_scores"][:]
+    with h5py.File(tmp_path / "t.h5", "r") as f:
+        assert f["hyp_scores"].id == f["tasks/tal/hyp_scores"].id
+    from dnalift.sequences import one_hot_encode
+    _, att = expected(one_hot_encode([s for _, s in _records(TEST_FA, 7)]), tasks=[2])
+    np.testing.assert_allclose(tal, att.hypothetical[:, 0], rtol=1e-5, atol=1e-6)
+    with pytest.raises(InputError, match="nope"):
+        scoring.score(str(MODEL), scoring.open_inputs(fasta=small_fasta),
+                      output=tmp_path / "u.h5", k=K, tasks=["nope"])
+    assert not (tmp_path / "u.h5").exists()
+
+
+def test_bed_bigwig_minus_strand_and_overlap(genome, tmp_path):
+    fa, bed = genome
+    summary = scoring.score(str(MODEL), scoring.open_inputs(bed=bed, genome=fa),
+                            output=tmp_path / "b.h5", bigwig=tmp_path / "b.bw", k=K,
+                            batch_size=2 * K)
+    assert summary.n_regions == 5
+    from dnalift.sequences import fetch_regions, one_hot_encode, read_bed
+    seqs = [s for _, s in fetch_regions(fa, read_bed(bed))]
+    x = one_hot_encode(seqs)
+    _, att = expected(x)
+    with h5py.File(tmp_path / "b.h5", "r") as f:
+        np.testing.assert_array_equal(f["input_seqs"][:], x)
+        contrib = f["contrib_scores"][:]
+        np.testing.assert_allclose(contrib, att.actual[:, 0], rtol=1e-5, atol=1e-6)
+        assert list(f["coords/strand"].asstr()[:]) == ["+", "-", "+", "-", "+"]
+        assert writers.read_chrom_sizes(f) == {"chrA": 1000, "chrB": 600}
+    bw = pyBigWig.open(str(tmp_path / "b.bw"))
+    assert bw.chroms() == {"chrA": 1000, "chrB": 600}
+    v = np.array(bw.values("chrA", 0, 1000))
+    # r0 [100,300) centre 200, r1 [250,450) '-' centre 350: base 274 (midpoint 274.5, 74.5
+    # from r0's centre, 75.5 from r1's) -> r0; base 275 (75.5 vs 74.5) -> r1
+    np.testing.assert_array_equal(v[100:275], contrib[0][0:175].astype(np.float64))
+    # r1 is minus strand: genome base 250 + j holds model position 199 - j
+    np.testing.assert_array_equal(v[275:450], contrib[1][::-1][25:200].astype(np.float64))
+    np.testing.assert_array_equal(v[700:900], contrib[3][::-1].astype(np.float64))
+    assert np.isnan(v[:100]).all() and np.isnan(v[450:700]).all()
+    np.testing.assert_array_equal(bw.values("chrB", 50, 250), contrib[2])
+    np.testing.assert_array_equal(bw.values("chrB", 300, 500), contrib[4])
+    bw.close()
+
+
+def test_shards_merge_to_the_unsharded_run(genome, tmp_path):
+    fa, bed = genome
+    opts = dict(k=K, batch_size=2 * K)
+    scoring.score(str(MODEL), scoring.open_inputs(bed=bed, genome=fa), output=tmp_path / "u.h5",
+                  bigwig=tmp_path / "u.bw", **opts)
+    parts = []
+    for i in (1, 2, 3):
+        inputs = scoring.open_inputs(bed=bed, genome=fa, shard=(i, 3))
+        assert (inputs.start, inputs.stop) == [(0, 1), (1, 3), (3, 5)][i - 1]
+        parts.append(scoring.score(str(MODEL), inputs, output=tmp_path / f"p{i}.h5",
+                                   **opts).output)
+    writers.merge_shards(parts, tmp_path / "m.h5", tmp_path / "m.bw")
+    with h5py.File(tmp_path / "u.h5", "r") as a, h5py.File(tmp_path / "m.h5", "r") as b:
+        for name in writers.row_datasets(a):
+            np.testing.assert_array_equal(a[name][:], b[name][:], err_msg=name)
+    u, m = pyBigWig.open(str(tmp_path / "u.bw")), pyBigWig.open(str(tmp_path / "m.bw"))
+    for chrom, size in u.chroms().items():
+        np.testing.assert_array_equal(u.values(chrom, 0, size), m.values(chrom, 0, size))
+
+
+def test_rerun_is_a_noop_and_failure_leaves_nothing(small_fasta, tmp_path):
+    out = tmp_path / "r.h5"
+    scoring.score(str(MODEL), scoring.open_inputs(fasta=small_fasta), output=out, k=K)
+    stamp = out.stat().st_mtime_ns
+    again = scoring.score(str(MODEL), scoring.open_inputs(fasta=small_fasta), output=out, k=K)
+    assert again.skipped and out.stat().st_mtime_ns == stamp
+    # a missing bigWig is made from the finished HDF5 file without rescoring
+    again = scoring.score(str(MODEL), scoring.open_inputs(fasta=small_fasta), output=out,
+                          bigwig=tmp_path / "r.bw", k=K)
+    assert again.skipped and out.stat().st_mtime_ns == stamp
+    bw = pyBigWig.open(str(tmp_path / "r.bw"))
+    with h5py.File(out, "r") as f:
+        name0 = f["coords/chrom"].asstr()[0]
+        np.testing.assert_array_equal(bw.values(name0, 0, L), f["contrib_scores"][0])
+    bw.close()
+
+    def fail_after_first_batch(done, total):
+        raise KeyboardInterrupt  # e.g. Ctrl-C in the middle of a job
+    with pytest.raises(KeyboardInterrupt):
+        scoring.score(str(MODEL), scoring.open_inputs(fasta=small_fasta),
+                      output=tmp_path / "k.h5", bigwig=tmp_path / "k.bw", k=K,
+                      batch_size=2 * K, progress=fail_after_first_batch, force=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.bw", "r.h5"]
+
+
+def test_float16_storage(small_fasta, tmp_path):
+    scoring.score(str(MODEL), scoring.open_inputs(fasta=small_fasta), output=tmp_path / "h.h5",
+                  k=K, float16=True)
+    scoring.score(str(MODEL), scoring.open_inputs(fasta=small_fasta), output=tmp_path / "f.h5",
+                  k=K)
+    with h5py.File(tmp_path / "h.h5", "r") as h, h5py.File(tmp_path / "f.h5", "r") as f:
+        assert h["hyp_scores"].dtype == np.float16 and h["input_seqs"].dtype == np.float16
+        np.testing.assert_array_equal(h["hyp_scores"][:], f["hyp_scores"][:].astype(np.float16))
+        assert h.attrs["score_dtype"] == "float16"
+
+
+@pytest.mark.parametrize("text, ok", [("1/3", (1, 3)), ("3/3", (3, 3)), ("0/3", None),
+                                      ("4/3", None), ("1/0", None), ("a/3", None),
+                                      ("2", None)])
+def test_parse_shard(text, ok):
+    if ok is None:
+        with pytest.raises(InputError, match="--shard"):
+            scoring.parse_shard(text)
+    else:
+        assert scoring.parse_shard(text) == ok
+
+
+def test_shard_bounds_tile_the_input():
+    for n_total in (0, 1, 7, 100):
+        for n in (1, 3, 8):
+            bounds = [scoring.shard_bounds(n_total, (i, n)) for i in range(1, n + 1)]
+            assert bounds[0][0] == 0 and bounds[-1][1] == n_total
+            assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
+            sizes = [hi - lo for lo, hi in bounds]
+            assert max(sizes) - min(sizes) <= 1

@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from dnalift import __version__
-from dnalift import writers
+from dnalift import pipeline, writers
 from dnalift.errors import DnaliftError, InputError
 
 log = logging.getLogger("dnalift.score")
@@ -336,29 +336,35 @@ def score(model: Any, inputs: ScoreInputs | Iterable[Any], *, output: str | os.P
         coordinates="0-based half-open; scores in model orientation (minus strand "
                     "reverse-complemented)")
 
-    writer: writers.HDF5Writer | None = None
-    done = 0
-    try:
-        for regions, x in sequences.iter_batches(inputs.records, seqs_per_batch,
-                                                 source=inputs.source):
+    def prepare(batches):
+        """(regions, x, refs, seconds spent on references) per batch, in a helper thread."""
+        offset = inputs.start
+        for regions, x in batches:
             x = np.asarray(x, dtype=np.float32)
-            want = engine.input_length
-            if want is not None and x.shape[1] != want:
-                r = regions[0]
-                raise InputError(f"{inputs.source} region {r.name or r.chrom}:{r.start}-"
-                                 f"{r.end}: length {x.shape[1]} but the model takes {want}")
-            if writer is not None and x.shape[1] != writer.length:
-                r = regions[0]
-                raise InputError(f"{inputs.source} region {r.name or r.chrom}:{r.start}-"
-                                 f"{r.end}: length {x.shape[1]}, earlier regions "
-                                 f"{writer.length}")
             t0 = time.perf_counter()
             refs = refs_mod.make_references(reference, x, k=k, seed=seed, freqs=freqs,
-                                            fasta=reference_fasta,
-                                            offset=inputs.start + done)
+                                            fasta=reference_fasta, offset=offset)
+            offset += len(regions)
+            yield regions, x, refs, time.perf_counter() - t0
+
+    def timed_write(writer, regions, x, att):
+        t0 = time.perf_counter()
+        writer.write(regions, x, att)
+        summary.write_seconds += time.perf_counter() - t0
+
+    writer: writers.HDF5Writer | None = None
+    done = 0
+    background = pipeline.BackgroundCalls(depth=2)
+    batches = pipeline.Prefetch(prepare(sequences.iter_batches(
+        inputs.records, seqs_per_batch, source=inputs.source)), depth=2)
+    try:
+        for regions, x, refs, ref_seconds in batches:
+            _check_length(inputs.source, regions[0], x.shape[1], engine.input_length,
+                          writer.length if writer is not None else None)
             t1 = time.perf_counter()
             att = engine.attribute(x, refs)
-            t2 = time.perf_counter()
+            summary.engine_seconds += time.perf_counter() - t1
+            summary.reference_seconds += ref_seconds
             if writer is None:
                 writer = writers.HDF5Writer(output, n=inputs.n or len(regions),
                                             length=x.shape[1], tasks=labels,
@@ -366,17 +372,14 @@ def score(model: Any, inputs: ScoreInputs | Iterable[Any], *, output: str | os.P
                                             chrom_sizes=sizes or None, float16=float16,
                                             batch_rows=seqs_per_batch, compression=compression,
                                             with_output=False)
-            writer.write(regions, x, att)
-            t3 = time.perf_counter()
-            summary.reference_seconds += t1 - t0
-            summary.engine_seconds += t2 - t1
-            summary.write_seconds += t3 - t2
+            background.submit(timed_write, writer, regions, x, att)
             if att.residual.size:
                 summary.max_abs_residual = max(summary.max_abs_residual,
                                                float(np.abs(att.residual).max()))
             done += len(regions)
             if progress is not None:
                 progress(done, inputs.n or None)
+        background.finish()
         if writer is None:
             if engine.input_length is None:
                 raise InputError(f"{inputs.source}: no regions to score")
@@ -386,9 +389,13 @@ def score(model: Any, inputs: ScoreInputs | Iterable[Any], *, output: str | os.P
                                         compression=compression, with_output=False)
         writer.close()
     except BaseException:
+        batches.close()
+        background.finish(raise_error=False)
         if writer is not None:
             writer.abort()
         raise
+    finally:
+        batches.close()
     summary.n_regions = done
     if bigwig is not None:
         t0 = time.perf_counter()
@@ -396,6 +403,16 @@ def score(model: Any, inputs: ScoreInputs | Iterable[Any], *, output: str | os.P
         summary.bigwig_seconds = time.perf_counter() - t0
     summary.seconds = time.perf_counter() - t_start
     return summary
+
+
+def _check_length(source: str, region: Any, length: int, model_length: int | None,
+                  first_length: int | None) -> None:
+    """InputError if a batch's sequence length differs from the model's or the first's."""
+    where = f"{source} region {region.name or region.chrom}:{region.start}-{region.end}"
+    if model_length is not None and length != model_length:
+        raise InputError(f"{where}: length {length} but the model takes {model_length}")
+    if first_length is not None and length != first_length:
+        raise InputError(f"{where}: length {length}, earlier regions {first_length}")
 
 
 def default_output(input_path: str | os.PathLike, shard: tuple[int, int] | None = None,

@@ -37,8 +37,10 @@ import numpy as np
 
 from dnalift.errors import InputError
 
-#: Target size of one HDF5 chunk in bytes (chunks hold whole regions).
-CHUNK_BYTES = 1 << 20
+#: Largest HDF5 chunk in bytes (chunks hold whole regions).
+CHUNK_BYTES = 4 << 20
+#: HDF5 chunk cache per open file (holds partly written chunks of every dataset).
+CACHE_BYTES = 64 << 20
 #: Bases handled at once when resolving overlaps for bigWig (bounds memory).
 OVERLAP_WINDOW = 1 << 20
 #: Attributes that differ between the shards of one job.
@@ -107,7 +109,11 @@ def task_key(label: str) -> str:
 
 # --------------------------------------------------------------------------- HDF5
 def _chunk_rows(length: int, batch_rows: int) -> int:
-    return int(max(1, min(batch_rows, CHUNK_BYTES // max(1, length * 4 * 4))))
+    """Rows per chunk: the largest divisor of ``batch_rows`` whose (rows, L, 4) float32
+    chunk fits :data:`CHUNK_BYTES`, so that full batches fill whole chunks."""
+    cap = max(1, CHUNK_BYTES // max(1, length * 4 * 4))
+    batch_rows = max(1, int(batch_rows))
+    return max(d for d in range(1, min(cap, batch_rows) + 1) if batch_rows % d == 0)
 
 
 class HDF5Writer:
@@ -148,7 +154,7 @@ class HDF5Writer:
         if len({task_key(t) for t in self.tasks}) != len(self.tasks):
             raise InputError(f"{self.path}: task labels are not unique: {self.tasks}")
         self.n_written = 0
-        self._file = h5py.File(self.tmp, "w")
+        self._file = h5py.File(self.tmp, "w", rdcc_nbytes=CACHE_BYTES)
         try:
             _create_layout(self._file, n=int(n), length=self.length, tasks=self.tasks,
                            k=int(n_references), float16=float16,
@@ -569,7 +575,7 @@ def merge_shards(paths: Sequence[str | os.PathLike], out_h5: str | os.PathLike,
         check_output_path(out_bigwig)
     tmp = temp_path(out_h5)
     try:
-        with h5py.File(shards[0][0], "r") as first, h5py.File(tmp, "w") as out:
+        with h5py.File(shards[0][0], "r") as first, h5py.File(tmp, "w", rdcc_nbytes=CACHE_BYTES) as out:
             n_total = int(shards[0][1]["n_total"])
             ds0 = first["input_seqs"]
             tasks = [first[f"tasks/{k}"].attrs["label"] for k in first["tasks"]]

@@ -76,7 +76,7 @@ def test_hdf5_layout_round_trip(tmp_path):
         assert f["tasks/b_c"].attrs["label"] == "b/c"
         # root datasets are hard links to the first task, not copies
         assert f["hyp_scores"].id == f["tasks/a/hyp_scores"].id
-        assert f["hyp_scores"].shape == (10, 12, 4) and f["hyp_scores"].chunks[0] == 4
+        assert f["hyp_scores"].shape == (10, 12, 4) and f["hyp_scores"].chunks[0] == 4  # divides the batch
         assert f["hyp_scores"].compression == "gzip"
         assert list(f["coords/strand"].asstr()[:]) == [r.strand for r in regions]
         assert list(f["coords/start"][:]) == [r.start for r in regions]

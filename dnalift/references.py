@@ -22,7 +22,7 @@ from typing import Sequence
 import numpy as np
 
 from dnalift.errors import InputError
-from dnalift.sequences import _CODE, _ROWS, open_fasta, read_fasta, one_hot_encode
+from dnalift.sequences import codes_to_one_hot, one_hot_encode, open_fasta, sequence_codes
 
 DEFAULT_FREQUENCIES = (0.3, 0.2, 0.2, 0.3)
 KINDS = ("shuffle", "frequency", "gc", "zero", "fasta")
@@ -149,11 +149,10 @@ def genome_frequencies(fasta_path: str | os.PathLike, chunk_size: int = 10_000_0
         for i, (name, rec) in enumerate(fa.faidx.index.items(), start=1):
             for start in range(0, int(rec.rlen), chunk_size):
                 seq = fa[name][start:start + chunk_size]
-                c = np.bincount(_CODE[np.frombuffer(seq.encode("latin-1", "replace"),
-                                                    dtype=np.uint8)], minlength=6)
+                codes = sequence_codes(seq)
+                c = np.bincount(codes, minlength=6)
                 if c[5]:
-                    bad = int(np.flatnonzero(_CODE[np.frombuffer(
-                        seq.encode("latin-1", "replace"), dtype=np.uint8)] == 5)[0])
+                    bad = int(np.argmax(codes == 5))
                     raise InputError(f"{path} record {i} ({name}): invalid character "
                                      f"{seq[bad]!r} at position {start + bad + 1}")
                 counts += c
@@ -301,10 +300,18 @@ def dinucleotide_shuffle_codes(codes: np.ndarray, k: int = 10, seed: int = 0) ->
         raise InputError(f"seed must be a non-negative integer, got {seed!r}")
     codes = np.asarray(codes, dtype=np.uint8)
     n, length = codes.shape
-    out = np.empty((n, k, length), dtype=np.uint8)
     if n == 0 or length < 3:
-        out[:] = codes[:, None, :]
-        return out
+        return np.repeat(codes[:, None, :], k, axis=1)
+    # bounded working memory: about 20 bytes per base of every shuffle in a chunk
+    chunk = max(1, 2_000_000 // (k * length))
+    return np.concatenate([_shuffle_chunk(codes[i:i + chunk], k, seed)
+                           for i in range(0, n, chunk)])
+
+
+def _shuffle_chunk(codes: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """:func:`dinucleotide_shuffle_codes` of ``(n, L)`` codes, ``L >= 3``, all at once."""
+    n, length = codes.shape
+    out = np.empty((n, k, length), dtype=np.uint8)
     m = length - 1
     keys = np.stack([_edge_orders(codes[i], k, seed) for i in range(n)])  # (n, k, m)
     order = np.argsort(keys, axis=-1)  # keys are distinct with probability 1
@@ -352,7 +359,7 @@ def dinucleotide_shuffle_references(x: np.ndarray, k: int = 10, seed: int = 0) -
         ``(N, k, L, 4)`` float32.
     """
     codes = _codes_from_one_hot(_check_one_hot(x))
-    return _ROWS[dinucleotide_shuffle_codes(codes, k, seed)]
+    return codes_to_one_hot(dinucleotide_shuffle_codes(codes, k, seed))
 
 
 # --------------------------------------------------------------------------- user FASTA

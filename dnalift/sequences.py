@@ -38,6 +38,9 @@ _CODE.setflags(write=False)
 _ROWS = np.zeros((6, 4), dtype=np.float32)
 _ROWS[np.arange(4), np.arange(4)] = 1.0
 _ROWS.setflags(write=False)
+# The same rows as 16-byte records: gathering whole records is several times faster than
+# gathering (L, 4) float rows.
+_ROW_RECORDS = _ROWS.view(np.dtype((np.void, 16))).ravel()
 _COMPLEMENT = str.maketrans("ACGTRYSWKMBDHVNUacgtryswkmbdhvnu", "TGCAYRSWMKVHDBNAtgcayrswmkvhdbna")
 
 
@@ -81,7 +84,7 @@ def sequence_codes(seq: str | bytes) -> np.ndarray:
         ``(L,)`` uint8.
     """
     raw = seq if isinstance(seq, bytes) else seq.encode("latin-1", errors="replace")
-    return _CODE[np.frombuffer(raw, dtype=np.uint8)]
+    return np.take(_CODE, np.frombuffer(raw, dtype=np.uint8))
 
 
 def first_invalid(seq: str | bytes) -> int | None:
@@ -126,11 +129,27 @@ def one_hot_encode(seqs: Sequence[str] | str) -> np.ndarray:
             raise InputError(f"sequence {i + 1}: length {len(s)} differs from the length "
                              f"{length} of sequence 1")
     codes = sequence_codes("".join(seqs))
-    bad = np.flatnonzero(codes == 5)
-    if bad.size:
-        i = int(bad[0]) // max(length, 1)
+    if (codes == 5).any():
+        i = int(np.argmax(codes == 5)) // max(length, 1)
         _check_valid(seqs[i], f"sequence {i + 1}")
-    return _ROWS[codes].reshape(n, length, 4)
+    return codes_to_one_hot(codes).reshape(n, length, 4)
+
+
+def codes_to_one_hot(codes: np.ndarray) -> np.ndarray:
+    """One-hot rows of letter codes (0..3 = A, C, G, T; 4 and 5 give all-zero rows).
+
+    Parameters
+    ----------
+    codes : np.ndarray
+        Integer array of any shape ``S``.
+
+    Returns
+    -------
+    np.ndarray
+        ``S + (4,)`` float32.
+    """
+    codes = np.asarray(codes)
+    return _ROW_RECORDS[codes].view(np.float32).reshape(codes.shape + (4,))
 
 
 def decode_one_hot(x: np.ndarray) -> list[str]:

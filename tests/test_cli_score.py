@@ -192,3 +192,24 @@ def test_killed_run_leaves_no_finished_output(sig, tmp_path):
         assert left == []  # SIGTERM (batch-system time limit) removes the temporary file
     else:
         assert all(n.startswith(".killed.h5.") and n.endswith(".tmp") for n in left)
+
+
+def test_progress_log_lines_when_not_a_terminal():
+    import io
+    from dnalift.progress import Progress, format_eta
+    now = [0.0]
+    stream = io.StringIO()
+    p = Progress("scoring", stream=stream, interval=30, clock=lambda: now[0])
+    now[0] = 10.0
+    p(100, 1000)  # before the interval: silent
+    now[0] = 40.0
+    p(400, 1000)  # 10 regions/s, 600 left -> 60 s
+    now[0] = 100.0
+    p(1000, 1000)  # the end is always reported
+    assert stream.getvalue().splitlines() == [
+        "scoring: 400/1000 regions (40.0%), 10.0 regions/s, ETA 0:01:00",
+        "scoring: 1000/1000 regions (100.0%), 10.0 regions/s, ETA 0:00:00"]
+    assert format_eta(3725) == "1:02:05"
+    quiet = io.StringIO()
+    Progress(stream=quiet, enabled=False)(5, 5)
+    assert quiet.getvalue() == ""

@@ -257,13 +257,17 @@ def chrom_sizes(genome_path: str | os.PathLike) -> dict[str, int]:
         fa.close()
 
 
-def read_fasta(path: str | os.PathLike) -> Iterator[tuple[Region, str]]:
+def read_fasta(path: str | os.PathLike, *, start: int = 0,
+               stop: int | None = None) -> Iterator[tuple[Region, str]]:
     """Stream the records of a FASTA file (indexed random access through pyfaidx).
 
     Parameters
     ----------
     path : path
         Plain or bgzip-compressed FASTA.
+    start, stop : int
+        Only records ``start`` to ``stop - 1`` (0-based, file order); the others are not
+        read at all (cheap sharding).
 
     Yields
     ------
@@ -278,7 +282,8 @@ def read_fasta(path: str | os.PathLike) -> Iterator[tuple[Region, str]]:
     """
     fa = open_fasta(path)
     try:
-        for i, name in enumerate(fa.keys(), start=1):
+        names = list(fa.keys())[start:stop]
+        for i, name in enumerate(names, start=start + 1):
             seq = fa[name][:]
             where = f"{os.fspath(path)} record {i} ({name})"
             if not seq:

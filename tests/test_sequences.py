@@ -80,6 +80,8 @@ def test_read_fasta_streams_records_keeping_case(write_fasta):
     assert records == [(Region("s1", 0, 10, "+", "s1"), "ACGTACGTAC"),
                        (Region("s2", 0, 10, "+", "s2"), "ggccNNaatt")]
     assert chrom_sizes(path) == {"s1": 10, "s2": 10}
+    assert list(read_fasta(path, start=1)) == records[1:]
+    assert list(read_fasta(path, stop=1)) == records[:1]
 
 
 def test_bgzip_fasta_is_read(tmp_path):

@@ -365,8 +365,13 @@ def owned_segments(starts: np.ndarray, ends: np.ndarray, rows: np.ndarray,
         while i < m and starts[i] < hi:
             active.append(i)
             i += 1
-        best = np.full(window, np.iinfo(np.int64).max, dtype=np.int64)
-        owner = np.full(window, -1, dtype=np.int64)
+        hi = min(hi, int(ends[active].max()))  # no work past the last covered base
+        size = hi - pos
+        if size <= 0:  # only empty regions left
+            active, pos = [], max(pos, hi)
+            continue
+        best = np.full(size, np.iinfo(np.int64).max, dtype=np.int64)
+        owner = np.full(size, -1, dtype=np.int64)
         pos2 = 2 * np.arange(pos, hi, dtype=np.int64) + 1  # twice the base midpoints
         for j in sorted(active, key=lambda a: rows[a]):
             a, b = max(int(starts[j]), pos) - pos, min(int(ends[j]), hi) - pos
@@ -377,7 +382,7 @@ def owned_segments(starts: np.ndarray, ends: np.ndarray, rows: np.ndarray,
             best[a:b][better] = dist[better]
             owner[a:b][better] = rows[j]
         change = np.flatnonzero(np.diff(owner)) + 1
-        bounds = np.concatenate(([0], change, [window]))
+        bounds = np.concatenate(([0], change, [size]))
         for a, b in zip(bounds[:-1], bounds[1:]):
             if owner[a] >= 0:
                 segments.append((pos + int(a), pos + int(b), int(owner[a])))
@@ -414,20 +419,22 @@ def write_bigwig_rows(path: str | os.PathLike, chroms: np.ndarray, starts: np.nd
     starts, ends = np.asarray(starts, np.int64), np.asarray(ends, np.int64)
     strands = np.asarray(strands).astype(str)
     n = len(chroms)
-    unknown = sorted(set(chroms) - set(chrom_sizes))
+    order = np.argsort(chroms, kind="stable")
+    names, first = np.unique(chroms[order], return_index=True)
+    groups = dict(zip(names, np.split(order, first[1:]))) if n else {}
+    unknown = sorted(set(groups) - set(chrom_sizes))
     if unknown:
         raise InputError(f"{path}: chromosome {unknown[0]!r} of the scored regions is not in "
                          f"the chromosome sizes ({len(unknown)} missing)")
-    for c in set(chroms):
-        on = chroms == c
-        if (ends[on] > chrom_sizes[c]).any() or (starts[on] < 0).any():
-            raise InputError(f"{path}: a region on {c} lies outside [0, {chrom_sizes[c]})")
     segments: list[Segment] = []
-    for c in chrom_sizes:
-        idx = np.flatnonzero(chroms == c)
-        if len(idx):
-            segments += [Segment(c, a, b, r)
-                         for a, b, r in owned_segments(starts[idx], ends[idx], idx)]
+    for c, size in chrom_sizes.items():
+        idx = groups.get(c)
+        if idx is None:
+            continue
+        if (ends[idx] > size).any() or (starts[idx] < 0).any():
+            raise InputError(f"{path}: a region on {c} lies outside [0, {size})")
+        segments += [Segment(c, a, b, r) for a, b, r in owned_segments(starts[idx], ends[idx],
+                                                                       idx)]
     offsets = np.cumsum([0] + [s.end - s.start for s in segments])
     by_row: dict[int, list[int]] = {}
     for si, s in enumerate(segments):

@@ -215,10 +215,10 @@ def _random_last_edges(counts: np.ndarray, root: int, u: _Uniforms) -> list[int]
     list[int]
         ``nxt[a]`` for each letter (-1 where there is no last edge to choose).
     """
-    w = counts.astype(np.float64)
+    w = counts.astype(np.int64)
     np.fill_diagonal(w, 0)
     cum = np.cumsum(w, axis=1)
-    cum_l, tot = cum.tolist(), cum[:, -1].tolist()
+    cum_l, tot = cum.tolist(), cum[:, -1].tolist()  # Python ints
     has_out = counts.sum(axis=1) > 0
     nxt = [-1] * _N_LETTERS
     in_tree = [False] * _N_LETTERS
@@ -228,13 +228,11 @@ def _random_last_edges(counts: np.ndarray, root: int, u: _Uniforms) -> list[int]
             continue
         a = start
         while not in_tree[a]:
-            r = u.next() * tot[a]
+            r = min(int(u.next() * tot[a]), tot[a] - 1)  # uniform edge index 0..tot-1
             row = cum_l[a]
             b = 0
-            while b < _N_LETTERS - 1 and row[b] <= r:
+            while row[b] <= r:  # first b with cum > r, so w[a, b] > 0
                 b += 1
-            while w[a, b] == 0:  # guard against r landing exactly on a boundary
-                b = (b + 1) % _N_LETTERS
             nxt[a] = b
             a = b
         a = start

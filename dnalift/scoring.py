@@ -143,7 +143,7 @@ def open_inputs(*, fasta: str | os.PathLike | None = None, bed: str | os.PathLik
         sizes = sequences.chrom_sizes(fasta)
         n_total = len(sizes)
         lo, hi = shard_bounds(n_total, shard)
-        records = itertools.islice(sequences.read_fasta(fasta), lo, hi)
+        records = sequences.read_fasta(fasta, start=lo, stop=hi)
         source = str(fasta)
     else:
         sizes = sequences.chrom_sizes(genome)

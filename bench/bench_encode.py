@@ -45,9 +45,11 @@ def bench_encoding(mb: float, rng: np.random.Generator) -> None:
     t_loop, y = _timed(_loop_encode, seqs[:n_base])
     assert np.array_equal(x[:n_base], y)
     t_loop_scaled = t_loop * n / n_base
-    print(f"one_hot_encode: {n * length / 1e6:.1f} Mb in {t_fast:.3f} s (best of 3) = "
-          f"{n * length / 1e6 / t_fast:.1f} Mb/s; first call {t_first:.3f} s; per-base loop {n * length / 1e6 / t_loop_scaled:.2f}"
-          f" Mb/s (on {n_base} sequences); speed-up x{t_loop_scaled / t_fast:.0f}")
+    mb_total = n * length / 1e6
+    print(f"one_hot_encode: {mb_total:.1f} Mb in {t_fast:.3f} s (best of 3) = "
+          f"{mb_total / t_fast:.1f} Mb/s; first call {t_first:.3f} s; per-base loop "
+          f"{mb_total / t_loop_scaled:.2f} Mb/s (on {n_base} sequences); "
+          f"speed-up x{t_loop_scaled / t_fast:.0f}")
 
 
 def bench_fetch(rng: np.random.Generator, n_regions: int = 20000, width: int = 1000) -> None:

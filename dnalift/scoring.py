@@ -291,6 +291,8 @@ def score(model: Any, inputs: ScoreInputs | Iterable[Any], *, output: str | os.P
         inputs = ScoreInputs(records=inputs, n=0, n_total=0, shard=(1, 1), start=0, stop=0,
                              chrom_sizes=dict(chrom_sizes or {}), source="<records>")
     sizes = chrom_sizes or inputs.chrom_sizes
+    if bigwig is not None and not sizes:
+        raise InputError(f"{bigwig}: a bigWig needs chromosome sizes (chrom_sizes=...)")
     summary = ScoreSummary(output=output, bigwig=bigwig, n_regions=inputs.n,
                            n_total=inputs.n_total, shard=inputs.shard)
     if not force and output.exists():

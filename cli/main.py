@@ -23,6 +23,7 @@ _COMMANDS = (
     ("dnalift.cli.train", "train"),
     ("dnalift.cli.motifs", "motifs"),
     ("dnalift.cli.plot", "plot"),
+    ("dnalift.cli.tile", "tile"),
 )
 
 

@@ -1,0 +1,81 @@
+# Shared set-up of the dnalift workflow: config validation, paths, helpers.
+#
+# Paths in the config are relative to the working directory (`--directory`), except the
+# shipped example model, which is looked up in the workflow's own checkout (not in
+# workflow.basedir, which is the including workflow's directory when dnalift is a module).
+
+import os
+import shlex
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import min_version, validate
+
+min_version("8.0")
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+RESULTS = config["results"].rstrip("/")
+LOGS = config["logs"].rstrip("/")
+SIM = config["simulated"]
+GEN = config["genome"]
+SCORE = config["score"]
+RES = config["resources"]
+
+SIM_DIR = f"{RESULTS}/simulated"
+SIM_DATA = f"{SIM_DIR}/data"
+GEN_DIR = f"{RESULTS}/genome"
+
+#: Input length of the shipped example model.
+SHIPPED_MODEL_LENGTH = 200
+
+# TensorFlow uses every core of the machine unless told otherwise; keep each job to the
+# threads it declared (local runs with --cores and cluster cpus-per-task alike).
+TF_THREADS = ("export TF_NUM_INTRAOP_THREADS={threads} TF_NUM_INTEROP_THREADS=1 "
+              "OMP_NUM_THREADS={threads}; ")
+
+
+#: The workflow's own checkout (two levels above this file), when it is a local directory
+#: (None for a module loaded from github(...) or another remote source).
+WORKFLOW_DIR = (
+    os.path.dirname(os.path.dirname(os.path.abspath(workflow.current_basedir.path)))
+    if workflow.current_basedir.is_local else None)
+
+
+def shipped_model():
+    """The example model committed with dnalift (data/simulated/model.h5): from the
+    workflow's checkout, else from the checkout of the installed dnalift package."""
+    from dnalift.simulate import default_motif_path
+
+    candidates = [os.path.join(d, "data", "simulated", "model.h5")
+                  for d in (WORKFLOW_DIR,) if d is not None]
+    candidates.append(str(default_motif_path().parent / "model.h5"))
+    return next((c for c in candidates if os.path.exists(c)), candidates[0])
+
+
+def opt(flag, value):
+    """' FLAG VALUE' (shell-quoted), or '' for an empty value / False; ' FLAG' for True."""
+    if value is True:
+        return f" {flag}"
+    if value is False or value is None or value == "":
+        return ""
+    return f" {flag} {shlex.quote(str(value))}"
+
+
+def score_options():
+    """The `dnalift score` options shared by every scoring job (from config['score'])."""
+    shuffles = SCORE["shuffles"] if SCORE["reference"] == "shuffle" else None
+    return (opt("--mode", SCORE["mode"]) + opt("--reference", SCORE["reference"])
+            + opt("--shuffles", shuffles) + opt("--seed", SCORE["seed"])
+            + opt("--batch-size", SCORE["batch_size"]) + opt("--device", SCORE["device"])
+            + (f" {SCORE['extra']}" if SCORE["extra"] else ""))
+
+
+def all_targets():
+    """Final outputs of the enabled parts (rule all)."""
+    targets = []
+    if SIM["enabled"]:
+        targets += simulated_targets()
+    if GEN["enabled"]:
+        targets += genome_targets()
+    return targets

@@ -544,6 +544,26 @@ def shap_scores(model, x: np.ndarray, refs: np.ndarray, *, target: int = 0) -> P
     return PeerScores(hypothetical=None, actual=phis.sum(axis=-1).astype(np.float32))
 
 
+def torch_gradient_pass(module: "nn.Module", x: np.ndarray, refs: np.ndarray, *,
+                        target: int = 0, batch_size: int = 256) -> np.ndarray:
+    """Floor for the torch tools: one plain forward + backward over the same rows a DeepLIFT
+    pass needs (each sequence once per reference, plus the references), no hooks.
+
+    Returns the input gradients of the sequence rows ``(N * K, 4, L)`` (numpy), in batches of
+    ``batch_size`` pairs.
+    """
+    n, k = refs.shape[:2]
+    xs = channels_first(x).repeat_interleave(k, dim=0)
+    rs = channels_first(refs).flatten(0, 1)
+    out = []
+    for lo in range(0, n * k, batch_size):
+        rows = torch.cat([xs[lo:lo + batch_size], rs[lo:lo + batch_size]]).requires_grad_()
+        y = module(rows)[:, target]
+        (grad,) = torch.autograd.grad(y.sum(), rows)
+        out.append(grad[:len(grad) // 2].numpy())
+    return np.concatenate(out)
+
+
 # ---------------------------------------------------------------------------------------------
 # Comparison and timing helpers
 # ---------------------------------------------------------------------------------------------

@@ -188,6 +188,51 @@ def _agreement(ours, theirs) -> dict:
     return out
 
 
+def keras_gradient_runner(model, x: np.ndarray, refs: np.ndarray, target: int,
+                          batch_size: int):
+    """``fn()``: plain input gradient of output ``target`` (post-activation, as the model is)
+    over the rows a DeepLIFT pass needs -- each sequence once per reference plus the
+    references, ``batch_size`` pairs per step -- compiled for the active Keras backend. The
+    floor for dnalift, as ``peers.torch_gradient_pass`` is for the torch tools."""
+    import keras
+    n, k = refs.shape[:2]
+    rows = [np.concatenate([np.repeat(x, k, axis=0)[lo:lo + batch_size],
+                            refs.reshape(n * k, *refs.shape[2:])[lo:lo + batch_size]])
+            for lo in range(0, n * k, batch_size)]
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        @tf.function(reduce_retracing=True)
+        def grad(batch):
+            with tf.GradientTape() as tape:
+                tape.watch(batch)
+                total = tf.reduce_sum(model(batch, training=False)[:, target])
+            return tape.gradient(total, batch)
+        return lambda: [grad(tf.constant(b)).numpy() for b in rows]
+    if backend == "jax":
+        import jax
+        tv = [v.value for v in model.trainable_variables]
+        ntv = [v.value for v in model.non_trainable_variables]
+
+        def total(batch):
+            y, _ = model.stateless_call(tv, ntv, batch, training=False)
+            return y[:, target].sum()
+        grad = jax.jit(jax.grad(total))
+        return lambda: [np.asarray(grad(b)) for b in rows]
+    import torch
+
+    def torch_grad():
+        out = []
+        for b in rows:
+            t = torch.as_tensor(b, device=keras.backend.get_device() if hasattr(
+                keras.backend, "get_device") else None).requires_grad_()
+            (g,) = torch.autograd.grad(model(t, training=False)[:, target].sum(), t)
+            out.append(g.detach().cpu().numpy())
+        return out
+    return torch_grad
+
+
 def _dnalift_runner(model, x, refs, target: int, batch_size: int):
     """``fn() -> PeerScores`` running dnalift's Rescale (max pool: the peers' rule), or the
     reason it cannot run."""
@@ -229,6 +274,11 @@ def peers_for_model(name: str, model, args) -> dict:
         report["rebuild_error"] = f"{type(exc).__name__}: {exc}"
 
     runners: dict = {}  # tool -> (fn, number of sequences it scores)
+    floors = {"keras plain gradient (floor for dnalift)":
+              (keras_gradient_runner(model, x, refs, target, bs), n)}
+    if rebuilt is not None:
+        floors["torch plain gradient (floor for torch peers)"] = (
+            lambda: peers.torch_gradient_pass(rebuilt, x, refs, target=target, batch_size=bs), n)
     if callable(ours):
         runners["dnalift rescale"] = (ours, n)
     else:
@@ -265,7 +315,7 @@ def peers_for_model(name: str, model, args) -> dict:
         agreement[tool] = _agreement(peers.PeerScores(
             reference.hypothetical[:k], reference.actual[:k]), scores)
     timing = []
-    for tool, (fn, count) in runners.items():
+    for tool, (fn, count) in {**floors, **runners}.items():
         if "error" in agreement.get(tool, {}):
             continue
         repeats = 1 if tool.startswith("shap") else args.repeats
@@ -273,7 +323,8 @@ def peers_for_model(name: str, model, args) -> dict:
     report["agreement_vs_dnalift"] = agreement
     report["throughput"] = timing
     fastest_peer = max((r for r in timing if "sequences_per_s" in r
-                        and not r["tool"].startswith("dnalift") and r["n_sequences"] == n),
+                        and r["tool"].split()[0] in ("tangermeme", "captum")
+                        and r["n_sequences"] == n),
                        key=lambda r: r["sequences_per_s"], default=None)
     mine = next((r for r in timing if r["tool"] == "dnalift rescale" and "sequences_per_s" in r),
                 None)

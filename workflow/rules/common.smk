@@ -5,6 +5,7 @@
 # workflow.basedir, which is the including workflow's directory when dnalift is a module).
 
 import os
+import re
 import shlex
 
 from snakemake.exceptions import WorkflowError

@@ -60,13 +60,14 @@ rule demo_genome:
 
 
 rule faidx:
-    """Index the genome once, before the parallel jobs that read it."""
+    """Index the genome once, before the parallel jobs that read it (an existing, newer
+    .fai is used as is; the genome must be uncompressed FASTA)."""
     input:
         "{genome}",
     output:
         "{genome}.fai",
     wildcard_constraints:
-        genome=r".+\.(fa|fasta|fna)",
+        genome=re.escape(GEN["fasta"]) if GEN["fasta"] else r"(?!)",  # only the genome
     threads: 1
     resources:
         mem_mb=RES["light"]["mem_mb"],

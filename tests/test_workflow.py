@@ -121,6 +121,36 @@ def test_dry_run_genome_plan_has_one_job_per_shard(tmp_path):
     assert f"--bed {tmp_path / 'peaks.bed'}" in res.stdout
 
 
+def test_workflow_runs_as_a_module_of_another_workflow(tmp_path):
+    (tmp_path / "Snakefile").write_text(f"""
+configfile: "config.yaml"
+
+module dnalift:
+    snakefile: "{SNAKEFILE}"
+    config: config["dnalift"]
+
+use rule * from dnalift as dnalift_*
+
+rule all:
+    default_target: True
+    input: rules.dnalift_all.input
+""")
+    synthetic_genome(tmp_path / "genome.fa")
+    write_config(tmp_path / "config.yaml", {"dnalift": {
+        "results": "out/dnalift", "simulated": {"n_sequences": 500},
+        "genome": {"enabled": True, "fasta": "genome.fa", "shards": 2}}})
+    res = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-p", "--cores", "1"],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert job_counts(res.stdout) == {
+        "dnalift_simulate": 1, "dnalift_score_simulated": 1, "dnalift_motifs": 1,
+        "dnalift_plot_logo": 1, "dnalift_faidx": 1, "dnalift_tile": 1,
+        "dnalift_score_shard": 2, "dnalift_merge_shards": 1, "all": 1}
+    # the shipped model is found in the dnalift checkout, not in the including workflow
+    assert f"--model {SHIPPED_MODEL} --fasta out/dnalift/simulated/data/test.fa" in res.stdout
+    assert "--shard 2/2 --output out/dnalift/genome/shards/shard2-of-2.h5" in res.stdout
+
+
 def test_slurm_profile_submits_gpu_shard_jobs(tmp_path):
     """The profile parses and the SLURM plugin turns it into the expected sbatch call
     (a fake sbatch on PATH records the call and refuses the job)."""

@@ -1,0 +1,130 @@
+"""Small per-backend helpers of the DeepLIFT engine: autodiff, compilation, TF32.
+
+Everything else in the engine is written with ``keras.ops`` and runs unchanged on the
+TensorFlow (default), JAX and PyTorch backends of Keras 3. Only three things differ per
+backend and live here: taking gradients of a function (one backward per task sharing one
+forward), the elementwise derivative of a nonlinearity (the Rescale/RevealCancel fallback
+where a difference is ~0), and compiling a step function.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import keras
+
+Tensor = object  # a backend tensor (tf.Tensor, jax.Array, torch.Tensor)
+
+
+def name() -> str:
+    """The active Keras backend: ``"tensorflow"``, ``"jax"`` or ``"torch"``."""
+    return keras.backend.backend()
+
+
+def value_and_task_grads(fn: Callable[[Tensor], Tensor], x: Tensor) -> tuple[Tensor, list]:
+    """Value of ``fn(x)`` ``(P, T)`` and, per column t, the gradient of ``sum_p fn(x)[p, t]``.
+
+    Parameters
+    ----------
+    fn : callable
+        Maps ``x`` ``(P, ...)`` to ``(P, T)``; rows must not interact (so the gradient of the
+        column sum gives every row's own gradient).
+    x : tensor ``(P, ...)``
+
+    Returns
+    -------
+    value : tensor ``(P, T)``
+    grads : list of T tensors shaped like ``x``
+    """
+    b = name()
+    if b == "tensorflow":
+        import tensorflow as tf
+        with tf.GradientTape(persistent=True) as tape:
+            tape.watch(x)
+            v = fn(x)
+            cols = [tf.reduce_sum(v[:, t]) for t in range(v.shape[1])]
+        grads = [tape.gradient(c, x) for c in cols]
+        del tape
+        return v, grads
+    if b == "jax":
+        import jax
+        import jax.numpy as jnp
+        v, vjp = jax.vjp(fn, x)
+        grads = [vjp(jnp.zeros_like(v).at[:, t].set(1))[0] for t in range(v.shape[1])]
+        return v, grads
+    if b == "torch":
+        import torch
+        x = x.detach().requires_grad_(True)
+        with torch.enable_grad():
+            v = fn(x)
+            n = v.shape[1]
+            grads = [torch.autograd.grad(v[:, t].sum(), x, retain_graph=t < n - 1)[0]
+                     for t in range(n)]
+        return v.detach(), grads
+    raise NotImplementedError(f"Keras backend {b!r} is not supported (tensorflow, jax, torch)")
+
+
+def elementwise_derivative(f: Callable[[Tensor], Tensor], z: Tensor) -> Tensor:
+    """``f'(z)`` for an elementwise function ``f`` (no gradient flows through the result)."""
+    b = name()
+    if b == "tensorflow":
+        import tensorflow as tf
+        z = tf.stop_gradient(z)
+        with tf.GradientTape() as tape:
+            tape.watch(z)
+            y = f(z)
+        return tf.stop_gradient(tape.gradient(y, z))
+    if b == "jax":
+        import jax
+        import jax.numpy as jnp
+        z = jax.lax.stop_gradient(z)
+        y, vjp = jax.vjp(f, z)
+        return jax.lax.stop_gradient(vjp(jnp.ones_like(y))[0])
+    if b == "torch":
+        import torch
+        z = z.detach().requires_grad_(True)
+        with torch.enable_grad():
+            y = f(z)
+            (g,) = torch.autograd.grad(y.sum(), z)
+        return g.detach()
+    raise NotImplementedError(f"Keras backend {b!r} is not supported")
+
+
+def compile_fn(fn: Callable) -> Callable:
+    """Compile a step function: ``tf.function`` on TensorFlow, ``jax.jit`` on JAX.
+
+    Callers pass fixed (padded) shapes, so each distinct batch shape is traced once.
+    PyTorch runs eagerly (``torch.compile`` start-up costs more than it saves here).
+    """
+    b = name()
+    if b == "tensorflow":
+        import tensorflow as tf
+        return tf.function(fn, reduce_retracing=False)
+    if b == "jax":
+        import jax
+        return jax.jit(fn)
+    return fn
+
+
+def disable_tf32() -> None:
+    """Turn off TF32 matmuls/convolutions (they break summation-to-delta on Ampere+ GPUs).
+
+    This is process-wide in every backend (TensorFlow and PyTorch keep it as a global
+    flag); JAX uses ``jax_default_matmul_precision="highest"``.
+    """
+    b = name()
+    if b == "tensorflow":
+        import tensorflow as tf
+        tf.config.experimental.enable_tensor_float_32_execution(False)
+    elif b == "jax":
+        import jax
+        jax.config.update("jax_default_matmul_precision", "highest")
+    elif b == "torch":
+        import torch
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+
+
+def to_numpy(x: Tensor):
+    """A backend tensor as a numpy array."""
+    return keras.ops.convert_to_numpy(x)

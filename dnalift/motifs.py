@@ -602,7 +602,8 @@ def read_scores_h5(path: str | os.PathLike, label: str | None = None) -> ScoredS
     Layout of :mod:`dnalift.writers`: ``input_seqs`` (N, L, 4), per task
     ``tasks/<key>/contrib_scores`` (N, L) with the task label in the group's ``label``
     attribute and the key order in the root ``task_keys`` attribute, names in
-    ``coords/name``. A file with only a root ``contrib_scores`` (N, L) is read as one task. The method label is ``label`` or the file's ``mode``
+    ``coords/name``. A file with only a root ``contrib_scores`` (N, L) is read as one task.
+    The method label is ``label`` or the file's ``mode``
     attribute.
 
     Raises
@@ -645,7 +646,8 @@ def read_scores_h5(path: str | os.PathLike, label: str | None = None) -> ScoredS
 
 
 def compute_contributions(model, x: np.ndarray, refs: np.ndarray, methods: Sequence[str], *,
-                          batch_size: int = 256, **engine_kwargs) -> tuple[dict[str, np.ndarray], list[str]]:
+                          batch_size: int = 256,
+                          **engine_kwargs) -> tuple[dict[str, np.ndarray], list[str]]:
     """Actual contributions of several engine modes on the same sequences and references.
 
     Parameters

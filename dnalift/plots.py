@@ -44,7 +44,7 @@ def _save(fig, path: str | os.PathLike, dpi: int) -> tuple[int, int]:
 def plot_hits(hits: pd.DataFrame, path: str | os.PathLike, *, methods: Sequence[str],
               tasks: Sequence[str], motifs: Sequence[str] | None = None,
               dpi: int = 100) -> tuple[int, int]:
-    """Contribution vs PWM log-odds of every hit: one panel per (task, motif) row and method column.
+    """Contribution vs PWM log-odds of every hit: a row per (task, motif), a column per method.
 
     Embedded hits red, background hits grey, hits on an instance of the other motif blue.
 

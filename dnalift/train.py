@@ -57,7 +57,8 @@ def build_model(length: int, n_tasks: int, config: TrainConfig = TrainConfig()):
 
 
 def load_split_arrays(data_dir: str | os.PathLike, split: str,
-                      tasks: Sequence[str] = sim.TASKS) -> tuple[list[str], np.ndarray, np.ndarray]:
+                      tasks: Sequence[str] = sim.TASKS
+                      ) -> tuple[list[str], np.ndarray, np.ndarray]:
     """One split of a simulated data directory as arrays.
 
     Returns

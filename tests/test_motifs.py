@@ -200,3 +200,31 @@ def test_cli_motifs_from_h5_writes_hits_and_summary(tmp_path):
     summary = pd.read_csv(tmp_path / "sum.tsv", sep="\t")
     assert summary[["mean_embedded", "mean_background", "auroc"]].values.tolist() == [
         [1.5, -3.0, 1.0]]
+
+
+def test_cli_motifs_computes_contributions_with_the_engine(tmp_path):
+    """`dnalift motifs --model --fasta`: hits of the shipped data with in-process scores."""
+    pytest.importorskip("dnalift.deeplift")
+    from click.testing import CliRunner
+
+    from dnalift import simulate as sim
+    from dnalift.cli.motifs import motifs as motifs_cmd
+
+    data = sim.default_motif_path().parent
+    names, seqs, _ = sim.read_split(data, "test")
+    fasta = tmp_path / "few.fa"
+    fasta.write_text("".join(f">{n}\n{s}\n" for n, s in zip(names[:12], seqs[:12])))
+    res = CliRunner().invoke(motifs_cmd, [
+        "--model", str(data / "model.h5"), "--fasta", str(fasta), "--method", "rescale",
+        "--method", "gradient_x_input", "--embedded", str(data / "test.embedded.tsv"),
+        "--output", str(tmp_path / "hits.tsv"), "--summary", str(tmp_path / "sum.tsv")])
+    assert res.exit_code == 0, res.output
+    hits = pd.read_csv(tmp_path / "hits.tsv", sep="\t")
+    assert set(hits["name"]) <= set(names[:12])
+    assert {f"contrib.{m}.{t}" for m in ("rescale", "gradient_x_input")
+            for t in sim.TASKS} <= set(hits.columns)
+    # every embedded instance of these sequences is found (all pass p <= 1e-3)
+    emb = mo.read_embedded(data / "test.embedded.tsv")
+    assert int(hits["embedded"].sum()) == int(emb["name"].isin(names[:12]).sum())
+    summary = pd.read_csv(tmp_path / "sum.tsv", sep="\t")
+    assert len(summary) == 2 * 3 * 2

@@ -32,6 +32,15 @@ Rules the peers apply (read from their source, tangermeme 1.6.0 and captum 0.9.0
   to the argmax of the reference, and the routed amount is divided by the input difference at
   each position (plain gradient where the input difference is 0 / below eps). This is dnalift's
   ``maxpool="rescale"``; the paper's gradient-of-the-max rule is ``maxpool="gradient"``.
+- dnalift's ``maxpool="rescale"`` is a *different* summation-preserving rule: per window,
+  with i / j the argmax of input / reference, it splits the pooled difference as
+  ``lam * d_i + (1 - lam) * d_j`` with ``lam = clip((dout - d_j) / (d_i - d_j), 0, 1)``
+  (multipliers ``lam`` at i and ``1 - lam`` at j), where the peers give everything to one
+  position (``dout / d_i`` at i if ``y >= y_ref``, else ``dout / d_j`` at j). No dnalift option
+  reproduces the peers' rule, so max-pool models are compared with tangermeme running
+  ``TANGERMEME_MAXPOOL_RULES[...]``, torch versions of dnalift's two rules plugged in through
+  tangermeme's ``additional_nonlinear_ops``; models without max pooling are compared with the
+  peers' own rules.
 - The target is the model output passed in: the rebuild stops at the logit (no final sigmoid /
   softmax), which is dnalift's target.
 - Both average the per-reference hypothetical scores over the K references.
@@ -458,8 +467,49 @@ def _from_hypothetical(hyp_cf: "torch.Tensor", x: np.ndarray) -> PeerScores:
 # Runners
 # ---------------------------------------------------------------------------------------------
 
+def _maxpool_args(module) -> tuple:
+    return (module.kernel_size, module.stride, module.padding, module.dilation,
+            module.ceil_mode)
+
+
+def _dnalift_rescale_maxpool(module, grad_input, grad_output):
+    """tangermeme rule for ``nn.MaxPool1d`` equal to dnalift's ``maxpool="rescale"``.
+
+    ``module.input`` holds the sequence rows then the reference rows. Per window, i / j are the
+    argmax of input / reference (first maximum on ties, as both libraries do); the upstream
+    multiplier goes to i with weight ``lam`` and to j with ``1 - lam``,
+    ``lam = clip((dout - d_j) / (d_i - d_j), 0, 1)`` (1 where ``d_i == d_j``).
+    """
+    import torch.nn.functional as F
+    with torch.no_grad():
+        a_x, a_r = module.input.chunk(2)
+        d = a_x - a_r
+        o_x, i = F.max_pool1d(a_x, *_maxpool_args(module), return_indices=True)
+        o_r, j = F.max_pool1d(a_r, *_maxpool_args(module), return_indices=True)
+        d_i, d_j = d.gather(2, i), d.gather(2, j)
+        den = d_i - d_j
+        nonzero = den != 0
+        lam = torch.where(nonzero, (o_x - o_r - d_j) / torch.where(nonzero, den, 1.0), 1.0)
+        lam = lam.clamp(0.0, 1.0)
+        upstream = grad_output[0].chunk(2)[0]  # both halves carry the same multipliers
+        half = torch.zeros_like(a_x)
+        half.scatter_add_(2, i, upstream * lam)
+        half.scatter_add_(2, j, upstream * (1.0 - lam))
+    return (torch.cat([half, half]),)
+
+
+def _dnalift_gradient_maxpool(module, grad_input, grad_output):
+    """tangermeme rule for ``nn.MaxPool1d`` equal to dnalift's ``maxpool="gradient"`` (the
+    paper's rule): the plain gradient, i.e. multiplier 1 at the input's argmax."""
+    return grad_input
+
+
+TANGERMEME_MAXPOOL_RULES = {"rescale": _dnalift_rescale_maxpool,
+                            "gradient": _dnalift_gradient_maxpool}
+
+
 def tangermeme_scores(module: "nn.Module", x: np.ndarray, refs: np.ndarray, *, target: int = 0,
-                      batch_size: int = 256) -> PeerScores:
+                      batch_size: int = 256, maxpool: str | None = None) -> PeerScores:
     """tangermeme ``deep_lift_shap`` with the given references.
 
     Parameters
@@ -474,12 +524,16 @@ def tangermeme_scores(module: "nn.Module", x: np.ndarray, refs: np.ndarray, *, t
         Output column.
     batch_size : int
         (sequence, reference) pairs per forward/backward pass.
+    maxpool : {None, "rescale", "gradient"}
+        None: tangermeme's own max-pool rule; otherwise dnalift's rule of that name
+        (``TANGERMEME_MAXPOOL_RULES``).
     """
     from tangermeme.deep_lift_shap import deep_lift_shap
+    extra = None if maxpool is None else {nn.MaxPool1d: TANGERMEME_MAXPOOL_RULES[maxpool]}
     hyp = deep_lift_shap(module, channels_first(x), target=target,
                          references=channels_first(refs), batch_size=batch_size,
                          hypothetical=True, device="cpu", warning_threshold=math.inf,
-                         verbose=False)
+                         additional_nonlinear_ops=extra, verbose=False)
     return _from_hypothetical(hyp, x)
 
 
@@ -537,9 +591,17 @@ def shap_scores(model, x: np.ndarray, refs: np.ndarray, *, target: int = 0) -> P
     logit.set_weights([kernel] + rest)
     logit_model = keras.Model(graph.inputs, head)
     lookup = {x[i].tobytes(): refs[i] for i in range(len(x))}
-    explainer = shap.DeepExplainer(logit_model, lambda xi: lookup[np.asarray(xi[0]).tobytes()])
-    phis = explainer.shap_values(x, check_additivity=False)
-    phis = np.asarray(phis)
+    from tensorflow.python.eager import execute as tf_execute
+    recorder = tf_execute.record_gradient
+    try:
+        explainer = shap.DeepExplainer(logit_model,
+                                       lambda xi: lookup[np.asarray(xi[0]).tobytes()])
+        phis = np.asarray(explainer.shap_values(x, check_additivity=False))
+    finally:
+        # shap swaps TensorFlow's gradient recorder for its own and puts it back only when the
+        # explanation succeeds; after a failure every later gradient in the process would be
+        # recorded under "shap_" op names.
+        tf_execute.record_gradient = recorder
     phis = phis[..., target] if phis.ndim == 4 else phis[target]
     return PeerScores(hypothetical=None, actual=phis.sum(axis=-1).astype(np.float32))
 

@@ -125,6 +125,19 @@ def disable_tf32() -> None:
         torch.backends.cudnn.allow_tf32 = False
 
 
+def autocast(dtype: str):
+    """Context in which Keras layers read their float weights cast to ``dtype``.
+
+    Lets ``layer.call`` run on float64 inputs (PReLU, pooling, ...) with float32 weights.
+    """
+    try:
+        from keras.src.backend.common.variables import AutocastScope
+    except ImportError:  # pragma: no cover - Keras internals moved
+        import contextlib
+        return contextlib.nullcontext()
+    return AutocastScope(dtype)
+
+
 def to_numpy(x: Tensor):
     """A backend tensor as a numpy array."""
     return keras.ops.convert_to_numpy(x)

@@ -340,7 +340,11 @@ class DeepLift:
 
     def _batch(self, x, r):
         """One padded batch: x ``(n, L, 4)``, r ``(n, K, L, 4)`` -> (hyp, actual, delta,
-        residual, prediction)."""
+        residual, prediction). Layer weights are read cast to ``dtype`` (Keras autocast)."""
+        with backend.autocast(self.dtype):
+            return self._batch_body(x, r)
+
+    def _batch_body(self, x, r):
         net = self._net
         n, k = r.shape[0], r.shape[1]
         rr = ops.reshape(r, (n * k,) + tuple(x.shape[1:]))

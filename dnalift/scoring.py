@@ -221,6 +221,7 @@ class ScoreSummary:
     engine_seconds: float = 0.0
     reference_seconds: float = 0.0
     write_seconds: float = 0.0
+    output_seconds: float = 0.0
     bigwig_seconds: float = 0.0
     max_abs_residual: float = 0.0
     tasks: list[str] = field(default_factory=list)
@@ -243,7 +244,8 @@ def score(model: Any, inputs: ScoreInputs | Iterable[Any], *, output: str | os.P
           float16: bool = False, compression: str | None = "gzip", unsafe: bool = False,
           force: bool = False, progress: ProgressFn | None = None,
           command_line: str | None = None, engine_options: dict | None = None,
-          chrom_sizes: dict[str, int] | None = None) -> ScoreSummary:
+          chrom_sizes: dict[str, int] | None = None,
+          store_outputs: bool = True) -> ScoreSummary:
     """Score regions with DeepLIFT and write the HDF5 file (and bigWig).
 
     Parameters
@@ -270,6 +272,10 @@ def score(model: Any, inputs: ScoreInputs | Iterable[Any], *, output: str | os.P
         Overwrite finished outputs; otherwise a finished output makes this a no-op (and a
         missing bigWig is made from the finished HDF5 file).
     progress : callable(done, total), optional
+    store_outputs : bool
+        Also store the model's (post-activation) output of each task, ``tasks/<t>/output``
+        (one extra forward pass on x per batch; skipped for outputs that are not
+        ``(N, tasks)`` arrays).
 
     Returns
     -------
@@ -349,13 +355,15 @@ def score(model: Any, inputs: ScoreInputs | Iterable[Any], *, output: str | os.P
             offset += len(regions)
             yield regions, x, refs, time.perf_counter() - t0
 
-    def timed_write(writer, regions, x, att):
+    def timed_write(writer, regions, x, att, outputs):
         t0 = time.perf_counter()
-        writer.write(regions, x, att)
+        writer.write(regions, x, att, outputs)
         summary.write_seconds += time.perf_counter() - t0
 
     writer: writers.HDF5Writer | None = None
     done = 0
+    with_outputs = store_outputs
+    engine_model = model
     background = pipeline.BackgroundCalls(depth=2)
     batches = pipeline.Prefetch(prepare(sequences.iter_batches(
         inputs.records, seqs_per_batch, source=inputs.source)), depth=2)
@@ -367,14 +375,25 @@ def score(model: Any, inputs: ScoreInputs | Iterable[Any], *, output: str | os.P
             att = engine.attribute(x, refs)
             summary.engine_seconds += time.perf_counter() - t1
             summary.reference_seconds += ref_seconds
+            outputs = None
+            if with_outputs:
+                t1 = time.perf_counter()
+                outputs = model_outputs(engine_model, x, output_name,
+                                        getattr(engine, "task_indices", task_idx))
+                summary.output_seconds += time.perf_counter() - t1
+                if outputs is None or outputs.shape != att.prediction.shape:
+                    if writer is not None:  # decided on the first batch
+                        raise InputError(f"{inputs.source}: model outputs of shape "
+                                         f"{getattr(outputs, 'shape', None)} in a later batch")
+                    with_outputs, outputs = False, None
             if writer is None:
                 writer = writers.HDF5Writer(output, n=inputs.n or len(regions),
                                             length=x.shape[1], tasks=labels,
                                             n_references=refs.shape[1], attrs=attrs,
                                             chrom_sizes=sizes or None, float16=float16,
                                             batch_rows=seqs_per_batch, compression=compression,
-                                            with_output=False)
-            background.submit(timed_write, writer, regions, x, att)
+                                            with_output=with_outputs)
+            background.submit(timed_write, writer, regions, x, att, outputs)
             if att.residual.size:
                 summary.max_abs_residual = max(summary.max_abs_residual,
                                                float(np.abs(att.residual).max()))
@@ -405,6 +424,35 @@ def score(model: Any, inputs: ScoreInputs | Iterable[Any], *, output: str | os.P
         summary.bigwig_seconds = time.perf_counter() - t0
     summary.seconds = time.perf_counter() - t_start
     return summary
+
+
+def model_outputs(model: Any, x: np.ndarray, output_name: str | int | None,
+                  task_idx: Sequence[int] | None) -> np.ndarray | None:
+    """Post-activation model outputs ``(B, T)`` of the selected tasks at ``x`` ``(B, L, 4)``.
+
+    Returns None when the selected output is not a ``(B, tasks)`` array (e.g. profile
+    outputs) or cannot be picked unambiguously; the HDF5 file then has no ``output``.
+    """
+    out = model(x, training=False)
+    if isinstance(out, dict):
+        out = out.get(output_name) if output_name is not None else (
+            next(iter(out.values())) if len(out) == 1 else None)
+    elif isinstance(out, (list, tuple)):
+        names = list(getattr(model, "output_names", []) or [])
+        if output_name is None:
+            out = out[0] if len(out) == 1 else None
+        elif isinstance(output_name, int) and 0 <= output_name < len(out):
+            out = out[output_name]
+        elif output_name in names:
+            out = out[names.index(output_name)]
+        else:
+            out = None
+    if out is None:
+        return None
+    out = np.asarray(out, dtype=np.float32)
+    if out.ndim != 2:
+        return None
+    return out[:, list(task_idx)] if task_idx is not None else out
 
 
 def _check_length(source: str, region: Any, length: int, model_length: int | None,

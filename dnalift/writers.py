@@ -154,6 +154,7 @@ class HDF5Writer:
         if len({task_key(t) for t in self.tasks}) != len(self.tasks):
             raise InputError(f"{self.path}: task labels are not unique: {self.tasks}")
         self.n_written = 0
+        self.with_output = with_output
         self._file = h5py.File(self.tmp, "w", rdcc_nbytes=CACHE_BYTES)
         try:
             _create_layout(self._file, n=int(n), length=self.length, tasks=self.tasks,
@@ -211,6 +212,10 @@ class HDF5Writer:
             ds = self._file[name]
             if ds.shape[0] < hi:
                 ds.resize(max(hi, 2 * ds.shape[0]), axis=0)
+            if ds.dtype.kind == "f":
+                # cast with numpy (round to nearest): HDF5's own float32 -> float16
+                # conversion can be off by a factor 2 where rounding carries into the exponent
+                values = np.asarray(values).astype(ds.dtype, copy=False)
             ds[lo:hi] = values
         self.n_written = hi
 

@@ -212,3 +212,15 @@ def test_merge_equals_unsharded(tmp_path):
     with pytest.raises(InputError, match="seed"):
         W.merge_shards([other] + shards[1:], tmp_path / "bad.h5")
     assert not (tmp_path / "bad.h5").exists()
+
+
+def test_float16_rounds_to_nearest(tmp_path):
+    # 0.015622852 rounds up into the next binade (0.015625); a conversion that does not carry
+    # into the exponent stores 0.0078125
+    regions, x, att = _fake(1, 4, 2, 3)
+    att.hypothetical[:] = np.float32(0.015622852)
+    with W.HDF5Writer(tmp_path / "h.h5", n=1, length=4, tasks=["a", "b"], n_references=3,
+                      attrs=ATTRS, float16=True) as w:
+        w.write(regions, x, att)
+    with h5py.File(tmp_path / "h.h5", "r") as f:
+        assert (f["hyp_scores"][:] == np.float16(0.015625)).all()

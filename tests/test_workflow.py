@@ -124,6 +124,25 @@ def test_dry_run_genome_plan_has_one_job_per_shard(tmp_path):
     assert f"--bed {tmp_path / 'peaks.bed'}" in res.stdout
 
 
+def test_dry_run_simulated_plan_shipped_or_trained_model(tmp_path):
+    res = snakemake(tmp_path, "-n", "-p")
+    assert job_counts(res.stdout) == {"simulate": 1, "score_simulated": 1, "motifs": 1,
+                                      "plot_logo": 1, "all": 1}
+    assert f"dnalift score --model {SHIPPED_MODEL} --fasta results/simulated/data/test.fa" \
+        in res.stdout
+    assert "Empty file path" not in res.stdout
+    cfg = write_config(tmp_path / "train.yaml", {"simulated": {"train": True, "epochs": 3}})
+    res = snakemake(tmp_path, "-n", "-p", "--configfile", str(cfg))
+    assert job_counts(res.stdout)["train"] == 1
+    assert ("dnalift train --data results/simulated/data --output results/model --seed 0 "
+            "--epochs 3") in res.stdout
+    assert "dnalift score --model results/model/model.h5 --fasta" in res.stdout
+    # the shipped model takes 200 bp: another length needs a trained model
+    cfg = write_config(tmp_path / "len.yaml", {"simulated": {"length": 100}})
+    with pytest.raises(AssertionError, match="simulated.length = 100: the shipped model"):
+        snakemake(tmp_path, "-n", "--configfile", str(cfg))
+
+
 def test_workflow_runs_as_a_module_of_another_workflow(tmp_path):
     (tmp_path / "Snakefile").write_text(f"""
 configfile: "config.yaml"

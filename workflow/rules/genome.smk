@@ -20,6 +20,11 @@ if GEN["enabled"] and not GEN["fasta"]:
     raise WorkflowError("config genome.enabled is true but genome.fasta is empty")
 
 
+#: The genome and its index as rule inputs ([] while no genome is configured).
+GENOME_FASTA = GEN["fasta"] or []
+GENOME_FAI = f"{GEN['fasta']}.fai" if GEN["fasta"] else []
+
+
 def genome_model():
     return GEN["model"] or shipped_model()
 
@@ -79,8 +84,8 @@ rule faidx:
 rule tile:
     """Fixed-width windows over the genome (BED), dropping N-rich windows."""
     input:
-        fasta=GEN["fasta"],
-        fai=f"{GEN['fasta']}.fai",
+        fasta=GENOME_FASTA,
+        fai=GENOME_FAI,
     output:
         f"{GEN_DIR}/regions.bed",
     params:
@@ -102,8 +107,8 @@ rule score_shard:
     input:
         model=genome_model(),
         regions=genome_regions(),
-        fasta=GEN["fasta"],
-        fai=f"{GEN['fasta']}.fai",
+        fasta=GENOME_FASTA,
+        fai=GENOME_FAI,
     output:
         f"{GEN_DIR}/shards/shard{{shard}}-of-{N_SHARDS}.h5",
     wildcard_constraints:

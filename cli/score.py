@@ -15,14 +15,16 @@ from dnalift.errors import InputError
 
 
 def configure_logging(quiet: bool, verbose: int) -> None:
-    """dnalift log lines to stderr: warnings only with -q, debug with -v."""
+    """dnalift log lines to (the current) stderr: warnings only with -q, debug with -v."""
     level = logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO
     logger = logging.getLogger("dnalift")
     logger.setLevel(level)
-    if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("dnalift: %(message)s"))
-        logger.addHandler(handler)
+    for old in [h for h in logger.handlers if getattr(h, "_dnalift_cli", False)]:
+        logger.removeHandler(old)
+    handler = logging.StreamHandler(sys.stderr)
+    handler._dnalift_cli = True
+    handler.setFormatter(logging.Formatter("dnalift: %(message)s"))
+    logger.addHandler(handler)
 
 
 @contextlib.contextmanager

@@ -5,7 +5,6 @@
 # workflow.basedir, which is the including workflow's directory when dnalift is a module).
 
 import os
-import re
 import shlex
 
 from snakemake.exceptions import WorkflowError
@@ -71,6 +70,68 @@ def score_options():
             + opt("--batch-size", SCORE["batch_size"]) + opt("--device", SCORE["device"])
             + (f" {SCORE['extra']}" if SCORE["extra"] else ""))
 
+
+# ---------------------------------------------------------------- simulated example
+
+SIM_SPLITS = ("train", "valid", "test")
+
+if SIM["enabled"] and not SIM["train"] and not SIM["model"] \
+        and SIM["length"] != SHIPPED_MODEL_LENGTH:
+    raise WorkflowError(
+        f"config simulated.length = {SIM['length']}: the shipped model takes "
+        f"{SHIPPED_MODEL_LENGTH} bp; set simulated.train: true or simulated.model")
+
+
+def simulated_model():
+    """The model that scores the simulated test set."""
+    if SIM["train"]:
+        return f"{RESULTS}/model/model.h5"
+    return SIM["model"] or shipped_model()
+
+
+def simulated_targets():
+    return [f"{SIM_DIR}/scores.h5", f"{SIM_DIR}/scores.bw", f"{SIM_DIR}/motifs/hits.tsv",
+            f"{SIM_DIR}/motifs/summary.tsv", f"{SIM_DIR}/figures/hits.png",
+            f"{SIM_DIR}/figures/logo.png"]
+
+
+# ---------------------------------------------------------------- genome-wide mode
+
+#: `dnalift score --shard I/N` numbers shards from SHARD_BASE to SHARD_BASE + N - 1.
+SHARD_BASE = 1
+N_SHARDS = GEN["shards"]
+SHARDS = list(range(SHARD_BASE, SHARD_BASE + N_SHARDS))
+TILE = GEN["tile"]
+DEMO = GEN["demo"]
+DEMO_GENOME = f"{RESULTS}/demo_genome/genome.fa"
+
+if GEN["enabled"] and not GEN["fasta"]:
+    raise WorkflowError("config genome.enabled is true but genome.fasta is empty")
+
+
+#: The genome and its index as rule inputs ([] while no genome is configured).
+GENOME_FASTA = GEN["fasta"] or []
+GENOME_FAI = f"{GEN['fasta']}.fai" if GEN["fasta"] else []
+
+
+def genome_model():
+    return GEN["model"] or shipped_model()
+
+
+def genome_regions():
+    """The regions to score: a given BED, or the tiling of the genome."""
+    return GEN["regions"] or f"{GEN_DIR}/regions.bed"
+
+
+def shard_path(shard):
+    return f"{GEN_DIR}/shards/shard{shard}-of-{N_SHARDS}.h5"
+
+
+def genome_targets():
+    return [f"{GEN_DIR}/scores.h5", f"{GEN_DIR}/scores.bw"]
+
+
+# ---------------------------------------------------------------- targets
 
 def all_targets():
     """Final outputs of the enabled parts (rule all)."""

@@ -8,39 +8,6 @@
 # the whole run, marks them incomplete so the next run redoes them: use
 # --rerun-incomplete, which the SLURM profile sets).
 
-#: `dnalift score --shard I/N` numbers shards from SHARD_BASE to SHARD_BASE + N - 1.
-SHARD_BASE = 1
-N_SHARDS = GEN["shards"]
-SHARDS = list(range(SHARD_BASE, SHARD_BASE + N_SHARDS))
-TILE = GEN["tile"]
-DEMO = GEN["demo"]
-DEMO_GENOME = f"{RESULTS}/demo_genome/genome.fa"
-
-if GEN["enabled"] and not GEN["fasta"]:
-    raise WorkflowError("config genome.enabled is true but genome.fasta is empty")
-
-
-#: The genome and its index as rule inputs ([] while no genome is configured).
-GENOME_FASTA = GEN["fasta"] or []
-GENOME_FAI = f"{GEN['fasta']}.fai" if GEN["fasta"] else []
-
-
-def genome_model():
-    return GEN["model"] or shipped_model()
-
-
-def genome_regions():
-    """The regions to score: a given BED, or the tiling of the genome."""
-    return GEN["regions"] or f"{GEN_DIR}/regions.bed"
-
-
-def shard_path(shard):
-    return f"{GEN_DIR}/shards/shard{shard}-of-{N_SHARDS}.h5"
-
-
-def genome_targets():
-    return [f"{GEN_DIR}/scores.h5", f"{GEN_DIR}/scores.bw"]
-
 
 rule demo_genome:
     """A small genome built from simulated sequences, N gaps between them (for trying the
@@ -64,21 +31,23 @@ rule demo_genome:
         "../scripts/demo_genome.py"
 
 
-rule faidx:
-    """Index the genome once, before the parallel jobs that read it (an existing, newer
-    .fai is used as is; the genome must be uncompressed FASTA)."""
-    input:
-        "{genome}",
-    output:
-        "{genome}.fai",
-    wildcard_constraints:
-        genome=re.escape(GEN["fasta"]) if GEN["fasta"] else r"(?!)",  # only the genome
-    threads: 1
-    resources:
-        mem_mb=RES["light"]["mem_mb"],
-        runtime=RES["light"]["runtime"],
-    shell:
-        "python -c 'import sys, pyfaidx; pyfaidx.Faidx(sys.argv[1])' {input}"
+if GEN["fasta"]:
+
+    rule faidx:
+        """Index the genome once, before the parallel jobs that read it (an existing, newer
+        .fai is used as is; the genome must be uncompressed FASTA)."""
+        input:
+            GEN["fasta"],
+        output:
+            f"{GEN['fasta']}.fai",
+        log:
+            f"{LOGS}/faidx.log",
+        threads: 1
+        resources:
+            mem_mb=RES["light"]["mem_mb"],
+            runtime=RES["light"]["runtime"],
+        shell:
+            "python -c 'import sys, pyfaidx; pyfaidx.Faidx(sys.argv[1])' {input} > {log} 2>&1"
 
 
 rule tile:

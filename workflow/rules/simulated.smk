@@ -1,27 +1,5 @@
 # The simulated GATA/TAL example: simulate -> (train) -> score -> motif summary + figures.
 
-SIM_SPLITS = ("train", "valid", "test")
-
-if SIM["enabled"] and not SIM["train"] and not SIM["model"] \
-        and SIM["length"] != SHIPPED_MODEL_LENGTH:
-    raise WorkflowError(
-        f"config simulated.length = {SIM['length']}: the shipped model takes "
-        f"{SHIPPED_MODEL_LENGTH} bp; set simulated.train: true or simulated.model")
-
-
-def simulated_model():
-    """The model that scores the simulated test set."""
-    if SIM["train"]:
-        return f"{RESULTS}/model/model.h5"
-    return SIM["model"] or shipped_model()
-
-
-def simulated_targets():
-    return [f"{SIM_DIR}/scores.h5", f"{SIM_DIR}/scores.bw", f"{SIM_DIR}/motifs/hits.tsv",
-            f"{SIM_DIR}/motifs/summary.tsv", f"{SIM_DIR}/figures/hits.png",
-            f"{SIM_DIR}/figures/logo.png"]
-
-
 rule simulate:
     """Simulate 0-3 GATA/TAL instances per sequence (train/valid/test splits)."""
     output:
@@ -30,7 +8,7 @@ rule simulate:
         meme=f"{SIM_DATA}/motifs.meme",
         json=f"{SIM_DATA}/simulation.json",
     params:
-        outdir=SIM_DATA,
+        outdir=lambda wildcards, output: os.path.dirname(output.meme),
         n=SIM["n_sequences"],
         length=SIM["length"],
         seed=SIM["seed"],
@@ -54,8 +32,8 @@ rule train:
         keras=f"{RESULTS}/model/model.keras",
         metrics=f"{RESULTS}/model/model.metrics.json",
     params:
-        data=SIM_DATA,
-        outdir=f"{RESULTS}/model",
+        data=lambda wildcards, input: os.path.dirname(input[0]),
+        outdir=lambda wildcards, output: os.path.dirname(output.h5),
         seed=SIM["seed"],
         epochs=SIM["epochs"],
     log:

@@ -104,6 +104,7 @@ def machine() -> dict:
         "os_cpu_count": os.cpu_count(),
         "platform": platform.platform(),
         "python": platform.python_version(),
+        "load_average_1_5_15": [round(v, 2) for v in os.getloadavg()],
         "keras_backend": backend,
         "device": accelerator(backend),
         "versions": versions(("dnalift", "numpy", "tensorflow", "keras", "jax", "torch",
@@ -126,11 +127,46 @@ def load_keras(path: Path):
     return deeplift.load_model(str(path))
 
 
-def benchmark_models() -> dict:
-    """``{name: keras.Model}``: the shipped simulated model and the BPNet-sized model.
+def bpnet_sized(length: int = 1000, filters: int = 64, n_dilated: int = 9):
+    """BPNet-sized count model: Conv1D(64, 21) then 9 residual dilated Conv1D(64, 3) with
+    dilation 2, 4, ..., 512 (ReLU), global average pooling, Dense(1) count head.
 
-    The BPNet-sized builder lives in ``bench/models.py`` (engine benchmarks); a model that cannot
-    be had is reported as a string saying why.
+    Used when ``bench/models.py`` (owned by the engine benchmarks) provides no BPNet builder;
+    seeded, so every run scores the same weights.
+    """
+    import keras
+    keras.utils.set_random_seed(0)
+    L = keras.layers
+    inp = keras.Input((length, 4), name="sequence")
+    h = L.Conv1D(filters, 21, padding="same", activation="relu", name="conv0")(inp)
+    for i in range(1, n_dilated + 1):
+        c = L.Conv1D(filters, 3, padding="same", dilation_rate=2 ** i, activation="relu",
+                     name=f"dil{i}")(h)
+        h = L.Add(name=f"res{i}")([h, c])
+    h = L.GlobalAveragePooling1D(name="gap")(h)
+    return keras.Model(inp, L.Dense(1, name="counts")(h), name="bpnet_sized")
+
+
+def _engine_bpnet():
+    """The BPNet-sized model from ``bench/models.py`` if it has a builder, else None."""
+    try:
+        import models
+    except ImportError:
+        return None
+    for name in dir(models):
+        if "bpnet" in name.lower() and callable(getattr(models, name)):
+            try:
+                return getattr(models, name)()
+            except TypeError:
+                continue
+    return None
+
+
+def benchmark_models() -> dict:
+    """``{name: keras.Model}``: the shipped simulated model and a BPNet-sized model
+    (``bench/models.py``'s builder when there is one, else :func:`bpnet_sized`).
+
+    A model that cannot be had is reported as a string saying why.
     """
     out: dict = {}
     try:
@@ -138,11 +174,14 @@ def benchmark_models() -> dict:
     except Exception as exc:  # noqa: BLE001
         out["simulated"] = f"not available: {exc}"
     try:
-        import models
-        out["bpnet"] = models.bpnet_like()
+        out["bpnet"] = _engine_bpnet() or bpnet_sized()
     except Exception as exc:  # noqa: BLE001
         out["bpnet"] = f"not available: {type(exc).__name__}: {exc}"
     return out
+
+
+def _has_maxpool(model) -> bool:
+    return any("MaxPooling" in type(layer).__name__ for layer in model._flatten_layers())
 
 
 def random_inputs(n: int, length: int, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -159,13 +198,19 @@ def random_inputs(n: int, length: int, k: int, seed: int = 0) -> tuple[np.ndarra
 # ---------------------------------------------------------------------------------------------
 
 def section_engine(args) -> dict:
-    """Engine modes vs one plain gradient pass (delegates to bench/bench_engine.py)."""
+    """Engine modes vs one plain gradient pass (delegates to bench/bench_engine.py, which
+    builds the simulated-like and BPNet-like models of bench/models.py)."""
     try:
         import bench_engine
     except ImportError as exc:
         return {"skipped": f"bench/bench_engine.py not available ({exc})"}
-    return bench_engine.run(quick=args.quick, k=args.k, batch_size=args.batch_size,
-                            repeats=args.repeats)
+    import keras
+    sizes = {"simulated": (8, 80), "bpnet": (2, 20)} if args.quick else None
+    rows = bench_engine.run(keras.backend.backend(), sizes=sizes, k=args.k,
+                            repeats=args.repeats, seed=args.seed)
+    for r in rows:
+        r["sequences_per_s"] = r["sequences"] / r["seconds"]
+    return {"rows": rows, "targets": {"rescale": 1.3, "revealcancel": 2.5}}
 
 
 def _timed_tool(name: str, fn, n_seqs: int, repeats: int) -> dict:
@@ -254,7 +299,10 @@ def peers_for_model(name: str, model, args) -> dict:
     """Agreement and throughput of dnalift and each peer on one model (target = output 0)."""
     import peers
     length = int(model.input_shape[1])
-    n = args.n_seqs if not args.quick else max(4, args.n_seqs // 8)
+    # the same number of bases per timing for every model (64 x 200 bp by default)
+    n = max(4, args.n_seqs * 200 // length)
+    if args.quick:
+        n = max(4, n // 8)
     n_shap = min(n, args.n_shap)
     x, refs = random_inputs(n, length, args.k, seed=args.seed)
     bs, target = args.batch_size, 0
@@ -286,6 +334,14 @@ def peers_for_model(name: str, model, args) -> dict:
     if rebuilt is not None:
         runners["tangermeme deep_lift_shap"] = (lambda: peers.tangermeme_scores(
             rebuilt, x, refs, target=target, batch_size=bs), n)
+        if _has_maxpool(model):
+            # like with like: tangermeme with dnalift's max-pool rule plugged in
+            runners["tangermeme + dnalift maxpool rule"] = (lambda: peers.tangermeme_scores(
+                rebuilt, x, refs, target=target, batch_size=bs, maxpool="rescale"), n)
+            report["maxpool_note"] = ("native peer rows use the peers' own max-pool rule (all "
+                                      "of the pooled difference to the argmax of input or "
+                                      "reference), which differs from dnalift's; compare "
+                                      "with the 'tangermeme + dnalift maxpool rule' row")
         runners["captum DeepLift (paired batches)"] = (lambda: peers.captum_paired_scores(
             rebuilt, x, refs, target=target, batch_size=bs), n)
         runners["captum DeepLiftShap (per sequence)"] = (lambda: peers.captum_scores(
@@ -320,11 +376,13 @@ def peers_for_model(name: str, model, args) -> dict:
             continue
         repeats = 1 if tool.startswith("shap") else args.repeats
         timing.append(_timed_tool(tool, fn, count, repeats))
+        print(f"[run_all] {name}: {tool}: {timing[-1].get('sequences_per_s', 'error')} seq/s",
+              file=sys.stderr, flush=True)
     report["agreement_vs_dnalift"] = agreement
     report["throughput"] = timing
     fastest_peer = max((r for r in timing if "sequences_per_s" in r
                         and r["tool"].split()[0] in ("tangermeme", "captum")
-                        and r["n_sequences"] == n),
+                        and "dnalift" not in r["tool"] and r["n_sequences"] == n),
                        key=lambda r: r["sequences_per_s"], default=None)
     mine = next((r for r in timing if r["tool"] == "dnalift rescale" and "sequences_per_s" in r),
                 None)
@@ -383,18 +441,12 @@ def table_rows(report: dict) -> list[tuple[str, str, str]]:
     eng = report.get("engine", {})
     if "skipped" in eng or "error" in eng:
         rows.append(("engine", eng.get("skipped") or "error (see JSON)", ""))
-    else:
-        for model, res in eng.get("models", eng).items():
-            if not isinstance(res, dict):
-                continue
-            for mode, target in (("rescale", "<= 1.3"), ("revealcancel", "<= 2.5"),
-                                 ("genomics_default", "")):
-                r = res.get(mode)
-                if isinstance(r, dict) and "ratio" in r:
-                    rows.append((f"engine {model} {mode} / gradient", _fmt(r["ratio"]), target))
-                    if "sequences_per_s" in r:
-                        rows.append((f"engine {model} {mode} seq/s",
-                                     _fmt(r["sequences_per_s"]), ""))
+    targets = {"rescale": "<= 1.3", "revealcancel": "<= 2.5"}
+    for r in eng.get("rows", []):
+        rows.append((f"engine {r['model']} {r['mode']}",
+                     f"{_fmt(r['ratio'])} x gradient, {_fmt(r['sequences_per_s'])} seq/s "
+                     f"({r['pairs']} pairs, batch {r['batch_pairs']})",
+                     targets.get(r["mode"], "")))
     peers_ = report.get("peers", {})
     if "skipped" in peers_:
         rows.append(("peers", peers_["skipped"], ""))
@@ -463,6 +515,8 @@ def run(args) -> dict:
             report[name] = funcs[name](args)
         except Exception as exc:  # noqa: BLE001 - keep the other sections
             report[name] = {"error": "".join(traceback.format_exception(exc))[-3000:]}
+        if isinstance(report[name], dict):
+            report[name]["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
         print(f"[run_all] {name}: {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     return report
 

@@ -84,9 +84,6 @@ class DiffNet:
         if self.input_key in self.abs_keys:
             A[self.input_key] = rules.absolute(d_in)
 
-        def rep(t):
-            return ops.repeat(t, k, axis=0) if k > 1 else t
-
         for s in self.steps:
             din = [D[key] for key in s.inputs]
             if s.kind == "affine":
@@ -99,14 +96,15 @@ class DiffNet:
                 if s.output in self.abs_keys and (s.kind == "plumbing" or s.nonnegative):
                     A[s.output] = _abs_call(s, [A[key] for key in s.inputs])
             elif s.kind == "nonlinear":
-                z_x, y_x = rep(ax[s.inputs[0]]), rep(ax[s.output])
+                z_x, y_x = ax[s.inputs[0]], ax[s.output]
+                fp = rules.derivative(s.fn, z_x)
                 if s.rule == "revealcancel":
-                    out = rules.reveal_cancel_rule(s.fn, z_x, y_x, din[0], A[s.inputs[0]],
+                    out = rules.reveal_cancel_rule(s.fn, z_x, y_x, fp, din[0], A[s.inputs[0]],
                                                    self.eps)
                 else:
-                    out = rules.rescale_rule(s.fn, z_x, y_x, din[0], self.eps)
+                    out = rules.rescale_rule(s.fn, z_x, y_x, fp, din[0], self.eps)
             elif s.kind == "maxpool":
-                out = rules.maxpool_rule(s.layer, rep(ax[s.inputs[0]]), din[0],
+                out = rules.maxpool_rule(s.layer, ax[s.inputs[0]], din[0],
                                          "gradient" if s.rule == "maxpool-gradient" else "rescale")
             else:  # pragma: no cover
                 raise AssertionError(s.kind)

@@ -9,11 +9,13 @@ DeepLIFT multiplier; backpropagation then applies the chain rule for multipliers
 
 - Linear (Dense, Conv, BatchNormalization, pooling averages, reshapes, merges):
   ``Δ_out = W Δ_in`` (no bias), gradient ``W``.
-- Rescale: ``Δy = f(z_x) - f(z_x - Δ)``, ``m = Δy / Δ`` (``f'`` at the midpoint where
-  ``|Δ| < eps``), ``out = sg(Δy) + sg(m) (Δ - sg Δ)``.
+- Rescale: ``Δy = f(z_x) - f(z_x - Δ)``, ``m = Δy / Δ`` (``f'(z_x)``, the limit, where
+  ``|Δ| < eps``, see ``EPS``), ``out = sg(Δy) + sg(m) (Δ - sg Δ)``.
 - RevealCancel: the linear layers feeding it also carry ``A = Δ+ - Δ-`` (``A = |W| |Δ_in|``,
   with ``|Δ|`` computed as ``Δ sg(sign Δ)``, which gives the paper's ``0.5 w`` multiplier where
-  ``Δx_i = 0``), ``Δ± = (Δ ± A)/2`` and the paper's ``Δy±``, ``m± = Δy± / Δ±``.
+  ``Δx_i = 0``), ``Δ± = (Δ ± A)/2`` and the paper's ``Δy±``, ``m± = Δy± / Δ±`` (limit
+  ``½(f'(z_ref) + f'(z_x))`` where ``|Δ±| < eps``). Through consecutive linear layers (Dense ->
+  BatchNormalization) ``A_out = |W| A_in``; Subtract adds absolute parts.
 - Max pooling: ``"rescale"`` (default, summation-preserving: weight λ on the argmax of the
   input, 1-λ on the argmax of the reference, λ = (Δout - Δ[j*]) / (Δ[i*] - Δ[j*]) in [0, 1])
   or ``"gradient"`` (the paper: all to the argmax of the input; does not sum to delta).
@@ -22,7 +24,7 @@ DeepLIFT multiplier; backpropagation then applies the chain rule for multipliers
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import keras
@@ -69,12 +71,7 @@ _OPS_ELEMENTWISE = frozenset({"Exp", "Tanh", "Sigmoid", "Relu", "Softplus", "Elu
                               "HardSigmoid", "LogSigmoid", "Sinh", "Mish"})
 
 
-def _try_import_conv():
-    from keras.src.layers.convolutional.base_conv import BaseConv
-    return BaseConv
-
-
-_BaseConv = _try_import_conv()
+from keras.src.layers.convolutional.base_conv import BaseConv as _BaseConv  # noqa: E402
 
 
 def register_linear_layer(cls: type, *, nonnegative: bool = False,
@@ -290,42 +287,81 @@ def affine_full(layer, x, dtype):
 
 
 # --------------------------------------------------------------------------- nonlinear rules
-def _safe_quotient(num, den, f, z_mid, eps):
-    """``num / den``, or ``f'(z_mid)`` where ``|den| < eps``."""
+def _sigmoid_slope(z):
+    sz = ops.sigmoid(z)
+    return sz * (1.0 - sz)
+
+
+_A = keras.activations
+#: Closed-form derivatives of common activation functions (others use autodiff).
+_DERIVATIVES = {
+    _A.relu: lambda z: ops.cast(z > 0, z.dtype),
+    _A.sigmoid: _sigmoid_slope,
+    _A.tanh: lambda z: 1.0 - ops.square(ops.tanh(z)),
+    _A.softplus: ops.sigmoid,
+    _A.exponential: ops.exp,
+}
+
+
+def derivative(f, z):
+    """``f'(z)`` elementwise (closed form for relu/sigmoid/tanh/softplus/exp, else autodiff)."""
+    d = _DERIVATIVES.get(f)
+    return ops.stop_gradient(d(z)) if d is not None else backend.elementwise_derivative(f, z)
+
+
+def _pairs(t, k):
+    """``(P, ...)`` pair tensor -> ``(N, K, ...)``."""
+    return ops.reshape(t, (-1, k) + tuple(t.shape[1:]))
+
+
+def _unpairs(t):
+    return ops.reshape(t, (-1,) + tuple(t.shape[2:]))
+
+
+def _quotient(num, den, fallback, eps):
+    """``num / den``, or ``fallback`` where ``|den| < eps``."""
     small = ops.abs(den) < eps
-    q = num / ops.where(small, ops.ones_like(den), den)
-    return ops.where(small, backend.elementwise_derivative(f, z_mid), q)
+    return ops.where(small, fallback, num / ops.where(small, ops.ones_like(den), den))
 
 
-def rescale_rule(f, z_x, y_x, d, eps):
-    """Rescale: value ``f(z_x) - f(z_x - d)``, gradient ``Δy/Δx`` (``f'`` where |Δx|<eps).
+def rescale_rule(f, z_x, y_x, fprime_x, d, eps):
+    """Rescale: value ``f(z_x) - f(z_x - Δ)``, gradient ``Δy/Δ`` (``f'(z_x)`` where |Δ|<eps).
 
-    All tensors are the pair batch ``(P, ...)``; ``y_x = f(z_x)``.
+    ``z_x``, ``y_x = f(z_x)``, ``fprime_x = f'(z_x)`` are ``(N, ...)`` at the sequences;
+    ``d`` is the pair batch ``(N·K, ...)`` (sequence-major), as is the result.
     """
     sg = ops.stop_gradient
-    z_r = z_x - sg(d)
-    dy = y_x - f(z_r)
-    m = _safe_quotient(dy, sg(d), f, z_x - 0.5 * sg(d), eps)
-    return sg(dy) + sg(m) * (d - sg(d))
+    k = d.shape[0] // z_x.shape[0]
+    dk = _pairs(d, k)
+    sd = sg(dk)
+    yx = ops.expand_dims(y_x, 1)
+    dy = yx - f(ops.expand_dims(z_x, 1) - sd)
+    m = _quotient(dy, sd, ops.expand_dims(fprime_x, 1), eps)
+    return _unpairs(sg(dy) + sg(m) * (dk - sd))
 
 
-def reveal_cancel_rule(f, z_x, y_x, d, a, eps):
+def reveal_cancel_rule(f, z_x, y_x, fprime_x, d, a, eps):
     """RevealCancel with ``Δ+ = (Δ + A)/2``, ``Δ- = (Δ - A)/2`` (``A`` = absolute part).
 
     ``Δy+ = ½[f(z_r+Δ+) - f(z_r)] + ½[f(z_x) - f(z_r+Δ-)]`` and symmetrically ``Δy-``;
-    gradient ``m+ ∂Δ+ + m- ∂Δ-`` with ``m± = Δy± / Δ±``.
+    gradient ``m+ ∂Δ+ + m- ∂Δ-`` with ``m± = Δy± / Δ±``; where ``|Δ±| < eps`` the limit
+    ``½(f'(z_r) + f'(z_x))``. Shapes as in :func:`rescale_rule` (``a`` like ``d``).
     """
     sg = ops.stop_gradient
-    dp = 0.5 * (d + a)
-    dn = 0.5 * (d - a)
+    k = d.shape[0] // z_x.shape[0]
+    dk, ak = _pairs(d, k), _pairs(a, k)
+    dp = 0.5 * (dk + ak)
+    dn = 0.5 * (dk - ak)
     sdp, sdn = sg(dp), sg(dn)
-    z_r = z_x - sg(d)
+    yx = ops.expand_dims(y_x, 1)
+    z_r = ops.expand_dims(z_x, 1) - sg(dk)
     f_r, f_p, f_n = f(z_r), f(z_r + sdp), f(z_r + sdn)
-    dyp = 0.5 * (f_p - f_r) + 0.5 * (y_x - f_n)
-    dyn = 0.5 * (f_n - f_r) + 0.5 * (y_x - f_p)
-    mp = _safe_quotient(dyp, sdp, f, z_r + 0.5 * sdp, eps)
-    mn = _safe_quotient(dyn, sdn, f, z_r + 0.5 * sdn, eps)
-    return sg(y_x - f_r) + sg(mp) * (dp - sdp) + sg(mn) * (dn - sdn)
+    dyp = 0.5 * (f_p - f_r) + 0.5 * (yx - f_n)
+    dyn = 0.5 * (f_n - f_r) + 0.5 * (yx - f_p)
+    limit = 0.5 * (derivative(f, z_r) + ops.expand_dims(fprime_x, 1))
+    mp = _quotient(dyp, sdp, limit, eps)
+    mn = _quotient(dyn, sdn, limit, eps)
+    return _unpairs(sg(yx - f_r) + sg(mp) * (dp - sdp) + sg(mn) * (dn - sdn))
 
 
 def absolute(d):
@@ -367,45 +403,70 @@ def pool_windows(spatial: tuple, pool: tuple, strides: tuple, padding: str
     return flat.astype("int32"), tuple(out_shape)
 
 
-def _windows(t, idx, fill):
-    """``(B, *S, C)`` -> ``(B, O, W, C)`` gathered windows (``fill`` in padding)."""
+def _windows(t, layer, fill):
+    """``(B, *S, C)`` -> ``(B, O, W, C)`` pooling windows (``fill`` in padding), and the
+    output spatial shape. Non-overlapping unpadded windows are a reshape; others a gather."""
     b, c = t.shape[0], t.shape[-1]
+    spatial = tuple(t.shape[1:-1])
+    if isinstance(layer, _GLOBAL_MAXPOOL):
+        out_shape = (1,) * len(spatial) if layer.keepdims else ()
+        return ops.reshape(t, (b, 1, -1, c)), out_shape
+    pool, strides = tuple(layer.pool_size), tuple(layer.strides)
+    outs = [(n - p) // s + 1 for n, p, s in zip(spatial, pool, strides)]
+    if pool == strides and (layer.padding == "valid" or
+                            all(n % p == 0 for n, p in zip(spatial, pool))):
+        crop = tuple(slice(0, o * p) for o, p in zip(outs, pool))
+        t = t[(slice(None),) + crop + (slice(None),)]
+        split = [b]
+        for o, p in zip(outs, pool):
+            split += [o, p]
+        t = ops.reshape(t, split + [c])
+        r = len(pool)
+        perm = [0] + [1 + 2 * i for i in range(r)] + [2 + 2 * i for i in range(r)] + [2 * r + 1]
+        t = ops.transpose(t, perm) if r > 1 else t
+        return ops.reshape(t, (b, int(np.prod(outs)), int(np.prod(pool)), c)), tuple(outs)
+    idx, out_shape = pool_windows(spatial, pool, strides, layer.padding)
     flat = ops.reshape(t, (b, -1, c))
     pad = ops.full((b, 1, c), fill, dtype=t.dtype)
-    return ops.take(ops.concatenate([flat, pad], axis=1), idx, axis=1)
+    return ops.take(ops.concatenate([flat, pad], axis=1), idx, axis=1), out_shape
+
+
+def _argmax_mask(w, axis):
+    """One-hot (along ``axis``) of the first maximum of ``w``."""
+    return ops.one_hot(ops.argmax(w, axis=axis), w.shape[axis], axis=axis, dtype=w.dtype)
 
 
 def maxpool_rule(layer, a_x, d, variant: str):
-    """Max pooling on the pair batch: ``a_x`` ``(P, *S, C)`` activations at x, ``d`` their Δ.
+    """Max pooling: ``a_x`` ``(N, *S, C)`` input activations at the sequences, ``d`` their Δ
+    for the pair batch ``(N·K, *S, C)``.
 
-    ``variant="rescale"`` (summation-preserving) or ``"gradient"`` (the paper's rule).
+    ``variant="rescale"`` (summation-preserving) or ``"gradient"`` (the paper's rule). The
+    gradient is routed with one-hot masks of the window argmax (weight λ / 1-λ).
     """
     sg = ops.stop_gradient
-    spatial = tuple(a_x.shape[1:-1])
-    if isinstance(layer, _GLOBAL_MAXPOOL):
-        idx = np.arange(int(np.prod(spatial)), dtype="int32")[None, :]
-        out_shape = (1,) * len(spatial) if layer.keepdims else ()
-    else:
-        idx, out_shape = pool_windows(spatial, tuple(layer.pool_size), tuple(layer.strides),
-                                      layer.padding)
+    n = a_x.shape[0]
+    k = d.shape[0] // n
     big = -3.0e38 if a_x.dtype in ("float32", "float64") else -6.0e4
-    wx = _windows(a_x, idx, big)
-    wd = _windows(d, idx, 0.0)
-    wr = wx - sg(wd)
-    i = ops.argmax(wx, axis=2, keepdims=True)
-    j = ops.argmax(wr, axis=2, keepdims=True)
-    dout = ops.max(wx, axis=2) - ops.max(wr, axis=2)
-    di = ops.squeeze(ops.take_along_axis(wd, i, axis=2), 2)
+    wx, out_shape = _windows(a_x, layer, big)                       # (N, O, W, C)
+    wd, _ = _windows(d, layer, 0.0)                                 # (P, O, W, C)
+    wd = _pairs(wd, k)                                              # (N, K, O, W, C)
+    sd = sg(wd)
+    mask_i = ops.expand_dims(sg(_argmax_mask(wx, 2)), 1)
+    wx = ops.expand_dims(wx, 1)
+    wr = wx - sd
+    dout = ops.max(wx, axis=3) - ops.max(wr, axis=3)                # (N, K, O, C)
     if variant == "gradient":
-        out = sg(dout) + di - sg(di)
+        weight = mask_i
     else:
-        dj = ops.squeeze(ops.take_along_axis(wd, j, axis=2), 2)
-        den = sg(di - dj)
+        mask_j = sg(_argmax_mask(wr, 3))
+        di = ops.sum(sd * mask_i, axis=3)
+        dj = ops.sum(sd * mask_j, axis=3)
+        den = di - dj
         nz = ops.abs(den) > 0
-        lam = ops.where(nz, (dout - sg(dj)) / ops.where(nz, den, ops.ones_like(den)), 1.0)
-        lam = sg(ops.clip(lam, 0.0, 1.0))
-        out = sg(dout) + lam * (di - sg(di)) + (1.0 - lam) * (dj - sg(dj))
-    return ops.reshape(out, (out.shape[0],) + out_shape + (out.shape[-1],))
+        lam = ops.where(nz, (dout - dj) / ops.where(nz, den, ops.ones_like(den)), 1.0)
+        lam = ops.expand_dims(ops.clip(lam, 0.0, 1.0), 3)
+        weight = sg(lam * mask_i + (1.0 - lam) * mask_j)
+    out = sg(dout) + ops.sum((wd - sd) * weight, axis=3)
+    out = _unpairs(out)
+    return ops.reshape(out, (out.shape[0],) + tuple(out_shape) + (out.shape[-1],))
 
-
-RuleFn = Callable[..., Any]

@@ -320,8 +320,8 @@ def _unpairs(t):
 
 def _quotient(num, den, fallback, eps):
     """``num / den``, or ``fallback`` where ``|den| < eps``."""
-    small = ops.abs(den) < eps
-    return ops.where(small, fallback, num / ops.where(small, ops.ones_like(den), den))
+    # the quotient's inf/nan where den ~ 0 is discarded by where(); no gradient flows here
+    return ops.where(ops.abs(den) < eps, fallback, num / den)
 
 
 def rescale_rule(f, z_x, y_x, fprime_x, d, eps):

@@ -156,8 +156,6 @@ def load_model(path: str | os.PathLike, *, unsafe: bool = False):
             raise InputError(f"{path}: layer {name!r} is a {cls} (custom code); load it only if "
                              "you trust the file, with unsafe=True (--unsafe)")
     try:
-        if unsafe:
-            keras.config.enable_unsafe_deserialization()
         model = keras.saving.load_model(path, compile=False, safe_mode=not unsafe)
     except DnaliftError:
         raise
@@ -305,6 +303,12 @@ class DeepLift:
             raise InputError(f"sequences have length {x.shape[1]}, the model takes "
                              f"{self.input_length}")
         n, k = x.shape[0], refs.shape[1]
+        if n == 0 or k == 0:
+            t, length = len(self.task_indices), x.shape[1]
+            z = np.zeros
+            return Attribution(z((n, t, length, x.shape[2]), "float32"), z((n, t, length), "float32"),
+                               z((n, t, k), "float32"), z((n, t, k), "float32"),
+                               z((n, t), "float32"))
         per = max(1, self.batch_size // k)
         parts = []
         for lo in range(0, n, per):
@@ -317,8 +321,7 @@ class DeepLift:
             out = self._step(ops.convert_to_tensor(xb.astype(self.dtype)),
                              ops.convert_to_tensor(rb.astype(self.dtype)))
             parts.append([backend.to_numpy(o)[:m] for o in out])
-        hyp, act, dlt, res, pred = (np.concatenate(p) for p in zip(*parts)) if parts else \
-            (np.zeros((0,)),) * 5
+        hyp, act, dlt, res, pred = (np.concatenate(p) for p in zip(*parts))
         att = Attribution(hyp, act, dlt, res, pred)
         self._check_residual(att)
         return att

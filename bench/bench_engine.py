@@ -5,7 +5,8 @@ sequences; dinucleotide shuffles from ``dnalift.references`` when available) are
 with ``rescale``, ``revealcancel`` and ``genomics_default`` (one task), and the baseline
 computes the gradient of the same target with respect to the input for the same N·K pairs,
 with the same batch size, compiled the same way (``tf.function`` / ``jax.jit``), in the same
-process. Warm-up (tracing) is excluded; each figure is the best of ``--repeats`` runs.
+process. Warm-up (tracing) is excluded; each figure is the best of ``--repeats`` runs, taken
+round-robin over the modes.
 
     python bench/bench_engine.py [--backend tensorflow|jax|torch] [--json PATH]
 
@@ -42,13 +43,20 @@ def _references(x: np.ndarray, k: int, seed: int) -> np.ndarray:
         return np.eye(4, dtype="float32")[rng.integers(0, 4, (x.shape[0], k, x.shape[1]))]
 
 
-def _best_time(fn, repeats: int) -> float:
-    fn()  # warm-up: tracing / compilation
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
+def _best_times(fns: dict, repeats: int) -> dict:
+    """Best-of-``repeats`` seconds per callable, warm-up (tracing) excluded.
+
+    The callables are timed round-robin (one of each per repeat), so a slow spell of a
+    shared machine hits every mode alike instead of whichever ran during it.
+    """
+    for fn in fns.values():
         fn()
-        best = min(best, time.perf_counter() - t)
+    best = {name: float("inf") for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            best[name] = min(best[name], time.perf_counter() - t)
     return best
 
 
@@ -89,16 +97,15 @@ def _run_here(models, sizes, k, repeats, seed) -> list[dict]:
         pairs = refs.reshape(n * k, length, 4)  # the N·K pair inputs of the baseline
         base_engine = DeepLift(model, mode="rescale", tasks=[0], batch_size=batch)
         grad = _gradient_pass(base_engine)
-        t_grad = _best_time(lambda: grad(pairs, batch), repeats)
-        rows.append(dict(backend=keras.backend.backend(), model=name, mode="input_gradient",
-                         sequences=n, k=k, pairs=n * k, batch_pairs=batch, seconds=t_grad,
-                         pairs_per_s=n * k / t_grad, ratio=1.0))
+        fns = {"input_gradient": lambda: grad(pairs, batch)}
         for mode in MODES:
             engine = DeepLift(model, mode=mode, tasks=[0], batch_size=batch)
-            t = _best_time(lambda: engine.attribute(x, refs), repeats)
+            fns[mode] = lambda engine=engine: engine.attribute(x, refs)
+        times = _best_times(fns, repeats)
+        for mode, t in times.items():
             rows.append(dict(backend=keras.backend.backend(), model=name, mode=mode,
                              sequences=n, k=k, pairs=n * k, batch_pairs=batch, seconds=t,
-                             pairs_per_s=n * k / t, ratio=t / t_grad))
+                             pairs_per_s=n * k / t, ratio=t / times["input_gradient"]))
     return rows
 
 

@@ -106,6 +106,21 @@ def compile_fn(fn: Callable) -> Callable:
     return fn
 
 
+def fuse(fn: Callable) -> Callable:
+    """Compile an elementwise-heavy function of tensors into fused kernels where that pays.
+
+    On TensorFlow the function alone is compiled with XLA (``jit_compile=True``): the dozen
+    elementwise operations of a Rescale/RevealCancel/max-pool rule become one pass over memory,
+    while the convolutions around it keep TensorFlow's own kernels (oneDNN on CPU, which XLA's
+    CPU convolutions are slower than). On JAX the whole step is already jitted, and PyTorch runs
+    eagerly: ``fn`` is returned unchanged. Arguments must be tensors (bind the rest first).
+    """
+    if name() == "tensorflow":
+        import tensorflow as tf
+        return tf.function(fn, jit_compile=True, reduce_retracing=False)
+    return fn
+
+
 def disable_tf32() -> None:
     """Turn off TF32 matmuls/convolutions (they break summation-to-delta on Ampere+ GPUs).
 

@@ -9,10 +9,12 @@ gradient with respect to the input Δ is the multiplier. Pairs are ordered seque
 
 from __future__ import annotations
 
+from functools import partial
+
 from keras import layers as L
 from keras import ops
 
-from dnalift import rules
+from dnalift import backend, rules
 from dnalift.graph import Key
 from dnalift.rules import Step
 
@@ -43,6 +45,8 @@ class DiffNet:
         self.dtype = dtype
         self.eps = rules.EPS.get(dtype, 1e-5)
         self.abs_keys = _abs_keys(steps)
+        self.rule_fns = {s.output: _rule_fn(s, self.eps) for s in steps
+                         if s.kind in ("nonlinear", "maxpool")}
 
     # ------------------------------------------------------------------ evaluation at x
     def forward(self, x) -> dict:
@@ -96,16 +100,12 @@ class DiffNet:
                 if s.output in self.abs_keys and (s.kind == "plumbing" or s.nonnegative):
                     A[s.output] = _abs_call(s, [A[key] for key in s.inputs])
             elif s.kind == "nonlinear":
-                z_x, y_x = ax[s.inputs[0]], ax[s.output]
-                fp = rules.derivative(s.fn, z_x)
+                args = [ax[s.inputs[0]], ax[s.output], din[0]]
                 if s.rule == "revealcancel":
-                    out = rules.reveal_cancel_rule(s.fn, z_x, y_x, fp, din[0], A[s.inputs[0]],
-                                                   self.eps)
-                else:
-                    out = rules.rescale_rule(s.fn, z_x, y_x, fp, din[0], self.eps)
+                    args.append(A[s.inputs[0]])
+                out = self.rule_fns[s.output](*args)
             elif s.kind == "maxpool":
-                out = rules.maxpool_rule(s.layer, ax[s.inputs[0]], din[0],
-                                         "gradient" if s.rule == "maxpool-gradient" else "rescale")
+                out = self.rule_fns[s.output](ax[s.inputs[0]], din[0])
             else:  # pragma: no cover
                 raise AssertionError(s.kind)
             D[s.output] = out
@@ -116,6 +116,28 @@ class DiffNet:
     def delta_target(self, ax: dict, d_in, k: int):
         """``(N·K, T)`` Δ of the target, differentiable in ``d_in`` (gradient = multipliers)."""
         return self.target(self.delta(ax, d_in, k))
+
+
+def _rule_fn(s: Step, eps: float):
+    """The rule of a nonlinear or max-pool step as a function of tensors only.
+
+    Max pooling and piecewise-linear activations (ReLU & co.) are fused
+    (:func:`dnalift.backend.fuse`). Smooth activations are not: XLA's fast float32
+    ``exp``/``tanh`` approximations are ~1e-6 off, which ``Δy/Δ`` amplifies ~1e5-fold where
+    ``|Δ|`` is just above ``eps``; custom layers run their own code unfused.
+
+    Nonlinear: ``(z_x, y_x, Δ[, A]) -> Δ_out``; max pool: ``(a_x, Δ) -> Δ_out``.
+    """
+    if s.kind == "maxpool":
+        variant = "gradient" if s.rule == "maxpool-gradient" else "rescale"
+        return backend.fuse(partial(rules.maxpool_rule, s.layer, variant=variant))
+
+    def rule(z_x, y_x, d, a=None):
+        fp = rules.derivative(s.fn, z_x)
+        if s.rule == "revealcancel":
+            return rules.reveal_cancel_rule(s.fn, z_x, y_x, fp, d, a, eps)
+        return rules.rescale_rule(s.fn, z_x, y_x, fp, d, eps)
+    return backend.fuse(rule) if s.act in rules.PIECEWISE_LINEAR else rule
 
 
 def _call(s: Step, values: list):

@@ -46,6 +46,11 @@ ELEMENTWISE_ACTIVATIONS = frozenset({
     "log_sigmoid", "celu", "sparse_plus", "squareplus", "hard_tanh", "soft_shrink",
     "hard_shrink", "tanh_shrink", "threshold", "sinh", "cosh", "exp"})
 
+#: Activations computed exactly by compare/multiply/add (safe to fuse with XLA, see
+#: :func:`dnalift.diffnet._rule_fn`); names as in ``Step.act``.
+PIECEWISE_LINEAR = frozenset({"relu", "relu6", "leaky_relu", "leakyrelu", "prelu",
+                              "hard_sigmoid", "hard_tanh", "threshold"})
+
 #: Final activations that are stripped when choosing the pre-activation target.
 OUTPUT_ACTIVATIONS = frozenset({"sigmoid", "softmax"})
 

@@ -116,67 +116,20 @@ def machine() -> dict:
 # Models and inputs
 # ---------------------------------------------------------------------------------------------
 
-def load_keras(path: Path):
-    """The shipped model through dnalift's loader (Keras 2 .h5 included); plain Keras loading
-    until the engine is there."""
-    try:
-        from dnalift import deeplift
-    except ImportError:
-        import keras
-        return keras.saving.load_model(path, compile=False)
-    return deeplift.load_model(str(path))
-
-
-def bpnet_sized(length: int = 1000, filters: int = 64, n_dilated: int = 9):
-    """BPNet-sized count model: Conv1D(64, 21) then 9 residual dilated Conv1D(64, 3) with
-    dilation 2, 4, ..., 512 (ReLU), global average pooling, Dense(1) count head.
-
-    Used when ``bench/models.py`` (owned by the engine benchmarks) provides no BPNet builder;
-    seeded, so every run scores the same weights.
-    """
-    import keras
-    keras.utils.set_random_seed(0)
-    L = keras.layers
-    inp = keras.Input((length, 4), name="sequence")
-    h = L.Conv1D(filters, 21, padding="same", activation="relu", name="conv0")(inp)
-    for i in range(1, n_dilated + 1):
-        c = L.Conv1D(filters, 3, padding="same", dilation_rate=2 ** i, activation="relu",
-                     name=f"dil{i}")(h)
-        h = L.Add(name=f"res{i}")([h, c])
-    h = L.GlobalAveragePooling1D(name="gap")(h)
-    return keras.Model(inp, L.Dense(1, name="counts")(h), name="bpnet_sized")
-
-
-def _engine_bpnet():
-    """The BPNet-sized model from ``bench/models.py`` if it has a builder, else None."""
-    try:
-        import models
-    except ImportError:
-        return None
-    for name in dir(models):
-        if "bpnet" in name.lower() and callable(getattr(models, name)):
-            try:
-                return getattr(models, name)()
-            except TypeError:
-                continue
-    return None
-
-
 def benchmark_models() -> dict:
-    """``{name: keras.Model}``: the shipped simulated model and a BPNet-sized model
-    (``bench/models.py``'s builder when there is one, else :func:`bpnet_sized`).
+    """``{name: keras.Model}``: the shipped simulated model and the BPNet-sized model of
+    ``bench/models.py`` (the one the engine section times).
 
     A model that cannot be had is reported as a string saying why.
     """
+    from dnalift.deeplift import load_model
+    from models import bpnet_like
     out: dict = {}
     try:
-        out["simulated"] = load_keras(SIMULATED_MODEL)
+        out["simulated"] = load_model(str(SIMULATED_MODEL))
     except Exception as exc:  # noqa: BLE001
         out["simulated"] = f"not available: {exc}"
-    try:
-        out["bpnet"] = _engine_bpnet() or bpnet_sized()
-    except Exception as exc:  # noqa: BLE001
-        out["bpnet"] = f"not available: {type(exc).__name__}: {exc}"
+    out["bpnet"] = bpnet_like()
     return out
 
 

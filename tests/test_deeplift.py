@@ -117,6 +117,20 @@ def _independent_delta(model, target_layer, x, refs, softmax=False):
     return (np.repeat(tx, k, axis=0) - tr).reshape(n, k, -1).transpose(0, 2, 1)
 
 
+def _logit_delta(model, features, dense, x, refs, softmax=False):
+    """target(x) - target(ref) ``(N, T, K)`` where the target is the pre-activation of the
+    final Dense layer ``dense`` fed by layer ``features`` (Keras forward pass, float64 head)."""
+    feats = keras.Model(model.inputs, model.get_layer(features).output)
+    w, b = model.get_layer(dense).get_weights()
+    n, k = refs.shape[:2]
+
+    def logits(a):
+        z = feats.predict(a, verbose=0).astype("float64") @ w + b
+        return z - z.mean(1, keepdims=True) if softmax else z
+    return (np.repeat(logits(x), k, 0) - logits(refs.reshape((n * k,) + x.shape[1:]))
+            ).reshape(n, k, -1).transpose(0, 2, 1)
+
+
 @pytest.mark.parametrize("builder,target,softmax", [
     (conv_model, "logits", False), (conv2d_model, "o", False)])
 @pytest.mark.parametrize("mode", ["rescale", "revealcancel", "genomics_default"])
@@ -142,15 +156,7 @@ def test_summation_to_delta_functional_graph(mode):
     model = graph_model()
     x, refs = _inputs(4)
     # the target is the input of the final softmax: recompute it from layer "relu"'s output
-    feats = keras.Model(model.inputs, model.get_layer("relu").output)
-    w, b = model.get_layer("out").get_weights()
-    n, k = refs.shape[:2]
-
-    def logits(a):
-        z = feats.predict(a, verbose=0).astype("float64") @ w + b
-        return z - z.mean(1, keepdims=True)
-    want = (np.repeat(logits(x), k, 0) - logits(refs.reshape(n * k, L, 4))
-            ).reshape(n, k, -1).transpose(0, 2, 1)
+    want = _logit_delta(model, "relu", "out", x, refs, softmax=True)
     engine = DeepLift(model, mode=mode, dtype="float64")
     att = engine.attribute(x, refs)
     scale = np.maximum(1.0, np.abs(att.delta))
@@ -163,6 +169,26 @@ def test_summation_to_delta_functional_graph(mode):
     assert engine.rules["prelu"] == conv_rule
     assert engine.rules["d1"] == f"linear+{dense_rule}"
     assert engine.rules["relu"] == dense_rule
+
+
+@pytest.mark.parametrize("mode", ["rescale", "revealcancel", "genomics_default"])
+def test_summation_to_delta_on_shipped_simulated_model(mode):
+    """The shipped GATA/TAL model, test sequences against dinucleotide shuffles: residual
+    within 1e-5 (float64) / 1e-3 (float32) of max(1, |delta|), delta equal to Keras' own."""
+    from dnalift.references import dinucleotide_shuffle_references
+    from dnalift.sequences import one_hot_encode, read_fasta
+    root = Path(__file__).resolve().parents[1] / "data" / "simulated"
+    model = load_model(root / "model.h5")
+    x = one_hot_encode([seq for _, seq in read_fasta(root / "test.fa", stop=6)])
+    refs = dinucleotide_shuffle_references(x, k=3, seed=7)
+    want = _logit_delta(model, "dense", "output", x, refs)
+    att64 = DeepLift(model, mode=mode, dtype="float64").attribute(x, refs)
+    scale = np.maximum(1.0, np.abs(att64.delta))
+    assert np.all(np.abs(att64.residual) <= 1e-5 * scale)
+    assert np.all(np.abs(att64.delta - want) <= 1e-4 * scale)
+    assert np.abs(att64.delta).max() > 0.5  # real differences, not a vacuous check
+    att32 = DeepLift(model, mode=mode).attribute(x, refs)
+    assert np.all(np.abs(att32.residual) <= 1e-3 * scale)
 
 
 def test_genomics_default_rules_on_conv_model():

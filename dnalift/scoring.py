@@ -163,11 +163,8 @@ def open_inputs(*, fasta: str | os.PathLike | None = None, bed: str | os.PathLik
 # --------------------------------------------------------------------------- model
 def read_task_names(model_path: str | os.PathLike) -> list[str] | None:
     """Task names from the sidecar ``<model>.tasks.txt`` (one per line), if it exists."""
-    sidecar = Path(f"{model_path}.tasks.txt")
-    if not sidecar.is_file():
-        return None
-    names = [line.strip() for line in sidecar.read_text().splitlines() if line.strip()]
-    return names or None
+    from dnalift.deeplift import read_sidecar_task_names
+    return read_sidecar_task_names(model_path)
 
 
 def load_model_checked(path: str | os.PathLike, *, unsafe: bool = False) -> Any:

@@ -34,6 +34,8 @@ import traceback
 import warnings
 from pathlib import Path
 
+from dnalift.fileio import write_text
+
 import numpy as np
 
 BENCH = Path(__file__).resolve().parent
@@ -524,9 +526,7 @@ def main(argv: list[str] | None = None) -> int:
         return subprocess.call([sys.executable, __file__, *argv, "--child"], env=env)
     report = run(args)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(report, indent=2, default=str) + "\n")
-    tmp.replace(args.out)
+    write_text(args.out, json.dumps(report, indent=2, default=str) + "\n")
     print_table(report)
     print(f"\nJSON: {args.out}")
     return 0

@@ -25,8 +25,9 @@ import numpy as np
 import pandas as pd
 
 from dnalift.errors import InputError
+from dnalift.fileio import write_text
+from dnalift.sequences import ALPHABET
 
-ALPHABET = "ACGT"
 DEFAULT_BACKGROUND = (0.25, 0.25, 0.25, 0.25)
 DEFAULT_PSEUDOCOUNT = 0.1
 DEFAULT_PVALUE = 1e-3
@@ -136,7 +137,7 @@ def write_meme(path: str | os.PathLike, motifs: Sequence[Motif],
         if url:
             lines += ["", f"URL {url}"]
         lines.append("")
-    write_text_atomic(path, "\n".join(lines) + "\n")
+    write_text(path, "\n".join(lines) + "\n")
 
 
 def read_encode_motifs(path: str | os.PathLike) -> dict[str, Motif]:
@@ -213,13 +214,6 @@ def _infer_nsites(probs: np.ndarray, max_n: int = 1000, tol: float = 2e-3) -> in
         if np.all(np.abs(counts - np.round(counts)) <= tol * n):
             return n
     return 20
-
-
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    tmp = f"{os.fspath(path)}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
 
 
 # --------------------------------------------------------------------------- scoring
@@ -565,7 +559,7 @@ def summarize(hits: pd.DataFrame, contributions: Mapping[str, np.ndarray],
 
 def write_tsv(df: pd.DataFrame, path: str | os.PathLike) -> None:
     """Write a table as TSV (atomic)."""
-    write_text_atomic(path, df.to_csv(sep="\t", index=False, float_format="%.6g"))
+    write_text(path, df.to_csv(sep="\t", index=False, float_format="%.6g"))
 
 
 # --------------------------------------------------------------------------- inputs

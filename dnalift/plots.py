@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 
 from dnalift.errors import InputError
+from dnalift.fileio import atomic_output
 from dnalift.motifs import contribution_column
-
-ALPHABET = "ACGT"
+from dnalift.sequences import ALPHABET
 
 
 def _pyplot():
@@ -29,13 +29,8 @@ def _pyplot():
 
 def _save(fig, path: str | os.PathLike, dpi: int) -> tuple[int, int]:
     plt = _pyplot()
-    tmp = f"{os.fspath(path)}.tmp{os.getpid()}.png"
-    try:
+    with atomic_output(path, keep_suffix=True) as tmp:
         fig.savefig(tmp, dpi=dpi, format="png")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     width, height = fig.get_size_inches() * dpi
     plt.close(fig)
     return int(round(width)), int(round(height))

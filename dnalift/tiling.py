@@ -26,14 +26,13 @@ from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from dnalift.errors import InputError
-from dnalift.sequences import Region
+from dnalift.fileio import open_atomic
+from dnalift.sequences import Region, sequence_codes
 
 DEFAULT_MAX_N_FRACTION = 0.5
 #: Bases read at once when counting Ns (bounds memory on long chromosomes).
 DEFAULT_CHUNK = 1 << 23
 
-_ACGT = np.zeros(256, dtype=bool)
-_ACGT[np.frombuffer(b"ACGTacgt", dtype=np.uint8)] = True
 
 Fetch = Callable[[str, int, int], str]
 
@@ -103,7 +102,7 @@ def window_starts(length: int, width: int, step: int, *, cover_end: bool = False
 
 def ambiguous_mask(seq: str) -> np.ndarray:
     """``(L,)`` bool: True where ``seq`` has a base other than A, C, G, T (either case)."""
-    return ~_ACGT[np.frombuffer(seq.encode("ascii", "replace"), dtype=np.uint8)]
+    return sequence_codes(seq) > 3
 
 
 def n_fractions(mask: np.ndarray, starts: np.ndarray, width: int) -> np.ndarray:
@@ -227,20 +226,14 @@ def write_bed(tiles: Iterable[ChromTiles], path: str | os.PathLike) -> TilingSum
     directory = os.path.dirname(path)
     if directory:
         os.makedirs(directory, exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
     n_windows = n_chroms = n_dropped = 0
-    try:
-        with open(tmp, "w", encoding="ascii") as handle:
-            for chrom_tiles in tiles:
-                handle.write(bed_lines(chrom_tiles))
-                n_windows += chrom_tiles.starts.size
-                n_chroms += 1
-                n_dropped += chrom_tiles.n_candidates - chrom_tiles.starts.size
+    with open_atomic(path, encoding="ascii") as handle:
+        for chrom_tiles in tiles:
+            handle.write(bed_lines(chrom_tiles))
+            n_windows += chrom_tiles.starts.size
+            n_chroms += 1
+            n_dropped += chrom_tiles.n_candidates - chrom_tiles.starts.size
         if n_windows == 0:
             raise InputError(f"{path}: no window passes the filters (genome shorter than the "
                              f"width, or too N-rich)")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return TilingSummary(n_windows, n_chroms, n_dropped)

@@ -23,7 +23,7 @@ import numpy as np
 
 from dnalift import simulate as sim
 from dnalift.errors import InputError
-from dnalift.motifs import write_text_atomic
+from dnalift.fileio import atomic_output, write_text
 
 
 @dataclass(frozen=True)
@@ -140,15 +140,14 @@ def save_model(model, outdir: str | os.PathLike, tasks: Sequence[str], metrics: 
     checksums = {}
     for ext in (".h5", ".keras"):
         path = outdir / f"{stem}{ext}"
-        tmp = outdir / f".{stem}.tmp{os.getpid()}{ext}"
-        bare.save(tmp)
-        os.replace(tmp, path)
+        with atomic_output(path, keep_suffix=True) as tmp:
+            bare.save(tmp)
         sidecar = Path(f"{path}.tasks.txt")
-        write_text_atomic(sidecar, "".join(f"{t}\n" for t in tasks))
+        write_text(sidecar, "".join(f"{t}\n" for t in tasks))
         checksums[path.name] = hashlib.sha256(path.read_bytes()).hexdigest()
         written[path.name], written[sidecar.name] = path, sidecar
     metrics_path = outdir / f"{stem}.metrics.json"
-    write_text_atomic(
+    write_text(
         metrics_path, json.dumps({**metrics, "sha256": checksums}, indent=2) + "\n")
     written[metrics_path.name] = metrics_path
     return written

@@ -36,6 +36,7 @@ import h5py
 import numpy as np
 
 from dnalift.errors import InputError
+from dnalift.fileio import AtomicPath, atomic_output, check_output_path, file_sha256, temp_path
 
 #: Largest HDF5 chunk in bytes (chunks hold whole regions).
 CHUNK_BYTES = 4 << 20
@@ -50,55 +51,6 @@ JOB_ATTRS = ("dnalift_version", "model_sha256", "mode", "target_output", "tasks"
              "reference", "n_references", "seed", "n_total", "shard_count")
 
 _STR = h5py.string_dtype("utf-8")
-
-
-# --------------------------------------------------------------------------- atomic files
-def temp_path(path: str | os.PathLike) -> Path:
-    """Temporary name next to ``path`` (same file system, so the final rename is atomic)."""
-    path = Path(path)
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
-def check_output_path(path: str | os.PathLike) -> Path:
-    """Raise :class:`InputError` unless ``path`` can be created (its directory is writable).
-
-    Missing parent directories are created.
-    """
-    path = Path(path)
-    parent = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise InputError(f"{path}: output path is a directory")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise InputError(f"{path}: cannot write output, {parent} is not a directory") from None
-    except OSError as err:
-        raise InputError(f"{path}: cannot create output directory: {err.strerror}") from None
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(f"{path}: output directory {parent} is not writable")
-    return path
-
-
-@contextlib.contextmanager
-def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path; rename it to ``path`` on success, delete it on failure."""
-    final = Path(path)
-    tmp = temp_path(final)
-    try:
-        yield tmp
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, final)
-
-
-def file_sha256(path: str | os.PathLike, block: int = 1 << 20) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(block):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def task_key(label: str) -> str:
@@ -148,7 +100,8 @@ class HDF5Writer:
                  batch_rows: int = 256, compression: str | None = "gzip",
                  with_output: bool = True) -> None:
         self.path = Path(path)
-        self.tmp = temp_path(self.path)
+        self._atomic = AtomicPath(self.path)
+        self.tmp = self._atomic.tmp
         self.length = int(length)
         self.tasks = [str(t) for t in tasks]
         if len({task_key(t) for t in self.tasks}) != len(self.tasks):
@@ -225,14 +178,13 @@ class HDF5Writer:
             self._file[name].resize(self.n_written, axis=0)
         self._file.attrs["n_regions"] = self.n_written
         self._file.close()
-        os.replace(self.tmp, self.path)
-        return self.path
+        return self._atomic.commit()
 
     def abort(self) -> None:
         """Close and delete the temporary file."""
         with contextlib.suppress(Exception):
             self._file.close()
-        self.tmp.unlink(missing_ok=True)
+        self._atomic.discard()
 
     def __enter__(self) -> "HDF5Writer":
         return self
@@ -585,48 +537,43 @@ def merge_shards(paths: Sequence[str | os.PathLike], out_h5: str | os.PathLike,
     check_output_path(out_h5)
     if out_bigwig is not None:
         check_output_path(out_bigwig)
-    tmp = temp_path(out_h5)
-    try:
-        with h5py.File(shards[0][0], "r") as first, h5py.File(tmp, "w", rdcc_nbytes=CACHE_BYTES) as out:
-            n_total = int(shards[0][1]["n_total"])
-            ds0 = first["input_seqs"]
-            tasks = [first[f"tasks/{k}"].attrs["label"] for k in first["tasks"]]
-            task_order = read_attrs(first).get("task_keys") or [task_key(t) for t in tasks]
-            labels = {task_key(t): t for t in tasks}
-            comp = ds0.compression
-            _create_layout(out, n=n_total, length=ds0.shape[1],
-                           tasks=[labels[k] for k in task_order],
-                           k=first[f"tasks/{task_order[0]}/delta"].shape[1],
-                           float16=ds0.dtype == np.float16, chunk_rows=ds0.chunks[0],
-                           compression=comp,
-                           with_output=f"tasks/{task_order[0]}/output" in first)
-            attrs = read_attrs(first)
-            attrs.update(shard_index=1, shard_count=1, shard_start=0, shard_stop=n_total,
-                         n_regions=n_total, merged_from=[p.name for p, _ in shards],
-                         command_line=command_line or "")
-            write_attrs(out, attrs)
-            sizes = read_chrom_sizes(first)
-            if sizes is not None:
-                _write_chrom_sizes(out, sizes)
-            names = row_datasets(out)
-            lo = 0
-            for p, a in shards:
-                with h5py.File(p, "r") as f:
-                    m = f["input_seqs"].shape[0]
-                    if m != int(a["shard_stop"]) - int(a["shard_start"]):
-                        raise InputError(f"{p}: {m} rows, expected "
-                                         f"{int(a['shard_stop']) - int(a['shard_start'])}")
-                    for name in names:
-                        if name not in f:
-                            raise InputError(f"{p}: dataset {name} missing")
-                        step = max(1, f[name].chunks[0] if f[name].chunks else 1024)
-                        for s in range(0, m, step):
-                            out[name][lo + s:lo + min(m, s + step)] = f[name][s:s + step]
-                lo += m
-        os.replace(tmp, out_h5)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(out_h5) as tmp, h5py.File(shards[0][0], "r") as first, \
+            h5py.File(tmp, "w", rdcc_nbytes=CACHE_BYTES) as out:
+        n_total = int(shards[0][1]["n_total"])
+        ds0 = first["input_seqs"]
+        tasks = [first[f"tasks/{k}"].attrs["label"] for k in first["tasks"]]
+        task_order = read_attrs(first).get("task_keys") or [task_key(t) for t in tasks]
+        labels = {task_key(t): t for t in tasks}
+        comp = ds0.compression
+        _create_layout(out, n=n_total, length=ds0.shape[1],
+                       tasks=[labels[k] for k in task_order],
+                       k=first[f"tasks/{task_order[0]}/delta"].shape[1],
+                       float16=ds0.dtype == np.float16, chunk_rows=ds0.chunks[0],
+                       compression=comp,
+                       with_output=f"tasks/{task_order[0]}/output" in first)
+        attrs = read_attrs(first)
+        attrs.update(shard_index=1, shard_count=1, shard_start=0, shard_stop=n_total,
+                     n_regions=n_total, merged_from=[p.name for p, _ in shards],
+                     command_line=command_line or "")
+        write_attrs(out, attrs)
+        sizes = read_chrom_sizes(first)
+        if sizes is not None:
+            _write_chrom_sizes(out, sizes)
+        names = row_datasets(out)
+        lo = 0
+        for p, a in shards:
+            with h5py.File(p, "r") as f:
+                m = f["input_seqs"].shape[0]
+                if m != int(a["shard_stop"]) - int(a["shard_start"]):
+                    raise InputError(f"{p}: {m} rows, expected "
+                                     f"{int(a['shard_stop']) - int(a['shard_start'])}")
+                for name in names:
+                    if name not in f:
+                        raise InputError(f"{p}: dataset {name} missing")
+                    step = max(1, f[name].chunks[0] if f[name].chunks else 1024)
+                    for s in range(0, m, step):
+                        out[name][lo + s:lo + min(m, s + step)] = f[name][s:s + step]
+            lo += m
     if out_bigwig is not None:
         bigwig_from_h5(out_h5, out_bigwig, chrom_sizes=chrom_sizes)
     return Path(out_h5)

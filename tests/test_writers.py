@@ -117,22 +117,6 @@ def test_failure_leaves_no_output(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_atomic_output_and_check_output_path(tmp_path):
-    with pytest.raises(ValueError):
-        with W.atomic_output(tmp_path / "o.txt") as tmp:
-            tmp.write_text("half")
-            raise ValueError
-    assert list(tmp_path.iterdir()) == []
-    with W.atomic_output(tmp_path / "o.txt") as tmp:
-        tmp.write_text("done")
-    assert (tmp_path / "o.txt").read_text() == "done"
-    blocker = tmp_path / "file"
-    blocker.write_text("")
-    with pytest.raises(InputError, match="not a directory"):
-        W.check_output_path(blocker / "out.h5")
-    assert W.check_output_path(tmp_path / "new" / "out.h5").parent.is_dir()
-
-
 def test_owned_segments_nearest_centre_and_ties():
     # centres 5 and 11: base 7 (midpoint 7.5) is nearer 5, base 8 (8.5) nearer 11
     seg = W.owned_segments(np.array([0, 6]), np.array([10, 16]), np.array([0, 1]))

@@ -4,9 +4,10 @@ Chromosome ``chr{i}`` (i = 1..chromosomes) is ``gap`` Ns, then ``per_chromosome`
 sequences each followed by ``gap`` Ns, the sequences taken in file order from the inputs.
 """
 
-import os
 import sys
 from typing import Iterable, Iterator
+
+from dnalift.fileio import open_atomic
 
 
 def read_fasta_sequences(paths: Iterable[str]) -> Iterator[str]:
@@ -44,12 +45,11 @@ def demo_chromosomes(seqs: Iterable[str], chromosomes: int, per_chromosome: int,
 
 
 def write_fasta(records: list[tuple[str, str]], path: str, width: int = 60) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="ascii") as handle:
+    """Write ``records`` as FASTA (``width`` bases per line), atomically."""
+    with open_atomic(path, encoding="ascii") as handle:
         for name, seq in records:
             handle.write(f">{name}\n")
             handle.writelines(seq[i:i + width] + "\n" for i in range(0, len(seq), width))
-    os.replace(tmp, path)
 
 
 if "snakemake" in globals():  # run by Snakemake (script: directive)

@@ -1,0 +1,77 @@
+"""Tests of dnalift.fileio: atomic writes (one temp-name convention, temp removed on failure)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from dnalift import fileio
+from dnalift.errors import InputError
+
+
+def test_atomic_output_and_check_output_path(tmp_path):
+    with pytest.raises(ValueError):
+        with fileio.atomic_output(tmp_path / "o.txt") as tmp:
+            tmp.write_text("half")
+            raise ValueError
+    assert list(tmp_path.iterdir()) == []
+    with fileio.atomic_output(tmp_path / "o.txt") as tmp:
+        tmp.write_text("done")
+    assert (tmp_path / "o.txt").read_text() == "done"
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(InputError, match="not a directory"):
+        fileio.check_output_path(blocker / "out.h5")
+    assert fileio.check_output_path(tmp_path / "new" / "out.h5").parent.is_dir()
+
+
+def test_temp_name_convention(tmp_path):
+    pid = os.getpid()
+    assert fileio.temp_path(tmp_path / "a.h5").name == f".a.h5.{pid}.tmp"
+    assert fileio.temp_path(tmp_path / "m.keras", keep_suffix=True).name == \
+        f".m.keras.{pid}.tmp.keras"
+    assert fileio.temp_path(tmp_path / "a.h5").parent == tmp_path
+
+
+def test_write_text_removes_temp_file_when_the_write_raises(tmp_path):
+    target = tmp_path / "t.txt"
+    target.write_text("old")
+    with pytest.raises(UnicodeEncodeError):  # fails inside the write, after the temp exists
+        fileio.write_text(target, "ok \u00e9", encoding="ascii")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.txt"]
+    assert target.read_text() == "old"  # the previous file is untouched
+    fileio.write_text(target, "new")
+    assert target.read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.txt"]
+
+
+def test_open_atomic_streams_and_cleans_up(tmp_path):
+    target = tmp_path / "s.bed"
+    with pytest.raises(RuntimeError):
+        with fileio.open_atomic(target) as handle:
+            handle.write("chr1\t0\t10\n")
+            assert fileio.temp_path(target).exists()
+            raise RuntimeError("interrupted")
+    assert list(tmp_path.iterdir()) == []
+    with fileio.open_atomic(target) as handle:
+        handle.write("chr1\t0\t10\n")
+    assert target.read_text() == "chr1\t0\t10\n"
+
+
+def test_commit_and_discard(tmp_path):
+    atomic = fileio.AtomicPath(tmp_path / "x.bin")
+    atomic.tmp.write_bytes(b"\x00\x01")
+    assert atomic.commit() == tmp_path / "x.bin"
+    assert (tmp_path / "x.bin").read_bytes() == b"\x00\x01" and not atomic.tmp.exists()
+    other = fileio.AtomicPath(tmp_path / "y.bin")
+    other.tmp.write_bytes(b"1")
+    other.discard()
+    other.discard()  # idempotent
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.bin"]
+
+
+def test_file_sha256(tmp_path):
+    (tmp_path / "f").write_bytes(b"abc")
+    assert fileio.file_sha256(tmp_path / "f") == \
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"

@@ -6,19 +6,13 @@ import click
 
 from dnalift import motifs as mo
 from dnalift.errors import InputError
+from dnalift.references import parse_frequencies
 
 
 def _background(text: str | None, from_file):
     if text is None:
         return tuple(from_file) if from_file is not None else mo.DEFAULT_BACKGROUND
-    try:
-        values = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        values = ()
-    if len(values) != 4 or min(values) <= 0 or abs(sum(values) - 1) > 1e-3:
-        raise InputError(f"--background {text!r}: need 4 positive comma-separated A,C,G,T "
-                         "frequencies summing to 1")
-    return values
+    return tuple(parse_frequencies(text, what="--background", positive=True, tolerance=1e-3))
 
 
 def _from_h5(paths) -> mo.ScoredSequences:
@@ -39,7 +33,7 @@ def _from_model(model, fasta, methods, reference, k, seed) -> mo.ScoredSequences
     records = list(sequences.read_fasta(fasta))
     names = [region.name for region, _ in records]
     x = sequences.one_hot_encode([seq for _, seq in records])
-    refs = references.make_references(reference, x, k=k, seed=seed)
+    refs = references.ReferenceSpec(reference, k=k, seed=seed).build(x)
     contributions, tasks = mo.compute_contributions(model, x, refs, methods)
     return mo.ScoredSequences(names, x, contributions, tasks)
 
@@ -57,8 +51,10 @@ def _from_model(model, fasta, methods, reference, k, seed) -> mo.ScoredSequences
               show_default=True, help="Engine modes with --model (repeatable).")
 @click.option("--reference", default="frequency", show_default=True,
               help="Reference kind with --model (frequency, shuffle, gc, zero).")
-@click.option("-k", "--n-references", "k", type=int, default=10, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-k", "--n-references", "k", type=int, default=None,
+              help="Shuffles per sequence with --reference shuffle [default: 10].")
+@click.option("--seed", type=int, default=None,
+              help="Seed of the shuffles with --reference shuffle [default: 0].")
 @click.option("--embedded", type=click.Path(dir_okay=False), default=None,
               help="Embedded-motif TSV (e.g. data/simulated/test.embedded.tsv): marks hits "
                    "and enables --summary.")

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Sequence
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -25,7 +27,6 @@ from dnalift.errors import InputError
 from dnalift.sequences import codes_to_one_hot, one_hot_encode, open_fasta, sequence_codes
 
 DEFAULT_FREQUENCIES = (0.3, 0.2, 0.2, 0.3)
-KINDS = ("shuffle", "frequency", "gc", "zero", "fasta")
 _N_LETTERS = 5  # A, C, G, T, N
 
 
@@ -38,13 +39,20 @@ def _check_one_hot(x: np.ndarray) -> np.ndarray:
 
 # --------------------------------------------------------------------------- frequencies
 
-def parse_frequencies(freqs: str | Sequence[float] | np.ndarray) -> np.ndarray:
-    """Validate an A, C, G, T frequency vector.
+def parse_frequencies(freqs: str | Sequence[float] | np.ndarray, *, what: str = "frequencies",
+                      positive: bool = False, tolerance: float = 1e-6) -> np.ndarray:
+    """Validate an A, C, G, T frequency vector (the one parser of frequencies in dnalift).
 
     Parameters
     ----------
     freqs : str or sequence of 4 numbers
-        E.g. ``(0.3, 0.2, 0.2, 0.3)`` or ``"0.3,0.2,0.2,0.3"``.
+        E.g. ``(0.3, 0.2, 0.2, 0.3)``, ``"0.3,0.2,0.2,0.3"`` or ``"0.3 0.2 0.2 0.3"``.
+    what : str
+        Name used in messages (e.g. ``"--background"``).
+    positive : bool
+        Require values > 0 (a log-odds background), not just >= 0.
+    tolerance : float
+        Largest allowed difference of the sum from 1.
 
     Returns
     -------
@@ -54,8 +62,8 @@ def parse_frequencies(freqs: str | Sequence[float] | np.ndarray) -> np.ndarray:
     Raises
     ------
     InputError
-        Not 4 values, a non-numeric or negative value, or a sum that differs from 1 by more
-        than 1e-6.
+        Not 4 values, a non-numeric or negative (or zero, with ``positive``) value, or a sum
+        that differs from 1 by more than ``tolerance``.
     """
     items = freqs.replace(",", " ").split() if isinstance(freqs, str) else list(freqs)
     values = []
@@ -63,14 +71,15 @@ def parse_frequencies(freqs: str | Sequence[float] | np.ndarray) -> np.ndarray:
         try:
             values.append(float(item))
         except (TypeError, ValueError):
-            raise InputError(f"frequencies {freqs!r}: {item!r} is not a number") from None
+            raise InputError(f"{what} {freqs!r}: {item!r} is not a number") from None
     f = np.asarray(values, dtype=np.float64)
     if f.shape != (4,):
-        raise InputError(f"frequencies {freqs!r}: need 4 values (A, C, G, T), got {f.size}")
-    if not np.all(np.isfinite(f)) or np.any(f < 0):
-        raise InputError(f"frequencies {freqs!r}: values must be finite and >= 0")
-    if abs(f.sum() - 1.0) > 1e-6:
-        raise InputError(f"frequencies {freqs!r}: must sum to 1 (sum is {f.sum():.8g})")
+        raise InputError(f"{what} {freqs!r}: need 4 values (A, C, G, T), got {f.size}")
+    if not np.all(np.isfinite(f)) or np.any(f <= 0 if positive else f < 0):
+        raise InputError(f"{what} {freqs!r}: values must be finite and "
+                         f"{'> 0' if positive else '>= 0'}")
+    if abs(f.sum() - 1.0) > tolerance:
+        raise InputError(f"{what} {freqs!r}: must sum to 1 (sum is {f.sum():.8g})")
     return f
 
 
@@ -414,19 +423,161 @@ def fasta_references(path: str | os.PathLike, x: np.ndarray, *, offset: int = 0)
     return refs[:, None]
 
 
-# --------------------------------------------------------------------------- dispatch
+# --------------------------------------------------------------------------- registry
 
-def make_references(kind: str, x: np.ndarray, *, k: int = 10, seed: int = 0, freqs=None,
-                    fasta: str | os.PathLike | None = None, offset: int = 0) -> np.ndarray:
+#: A user reference function: ``fn(x (N, L, 4)) -> (N, K, L, 4)``.
+ReferenceFn = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class ReferenceKind:
+    """One kind of reference: the options it takes, its K, and how it is built.
+
+    Attributes
+    ----------
+    name : str
+    options : tuple of str
+        The :class:`ReferenceSpec` options this kind uses (others are rejected).
+    build : callable
+        ``build(x (N, L, 4), spec, offset) -> (N, K, L, 4)`` float32.
+    k_option : bool
+        K is the ``k`` option (default :data:`DEFAULT_K`); otherwise K = 1 (one reference
+        per sequence: the same vector, or record ``offset + i`` of a FASTA file).
+    """
+
+    name: str
+    options: tuple[str, ...]
+    build: Callable[[np.ndarray, "ReferenceSpec", int], np.ndarray]
+    k_option: bool = False
+
+
+DEFAULT_K = 10
+DEFAULT_SEED = 0
+_OPTIONS = ("k", "seed", "freqs", "fasta")
+
+#: The registry: every reference kind, by name (the one definition of the kinds).
+REGISTRY: Mapping[str, ReferenceKind] = MappingProxyType({kind.name: kind for kind in (
+    ReferenceKind("shuffle", ("k", "seed"), k_option=True,
+                  build=lambda x, spec, offset: dinucleotide_shuffle_references(
+                      x, k=spec.n_references, seed=spec.seed_value)),
+    ReferenceKind("frequency", ("freqs",),
+                  build=lambda x, spec, offset: frequency_references(
+                      x, DEFAULT_FREQUENCIES if spec.freqs is None else spec.freqs)),
+    ReferenceKind("gc", (), build=lambda x, spec, offset: gc_matched_references(x)),
+    ReferenceKind("zero", (), build=lambda x, spec, offset: zero_references(x)),
+    ReferenceKind("fasta", ("fasta",),
+                  build=lambda x, spec, offset: fasta_references(spec.fasta, x, offset=offset)),
+)})
+#: Names of the reference kinds, in registry order.
+KINDS = tuple(REGISTRY)
+
+
+def _check_count(name: str, value, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        what = "number of references k" if name == "k" else name
+        raise InputError(f"{what} must be an integer >= {minimum}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class ReferenceSpec:
+    """A validated choice of references: a registered kind (or a function) and its options.
+
+    Options left at None take their defaults (k = 10, seed = 0, the paper's frequencies); an
+    option the kind does not use is an :class:`InputError`, not silently ignored.
+
+    Parameters
+    ----------
+    kind : str or callable
+        A name in :data:`REGISTRY`, or ``fn(x (N, L, 4)) -> (N, K, L, 4)``.
+    k : int, optional
+        ``shuffle``: shuffles per sequence; a function: the K it returns (checked).
+    seed : int, optional
+        ``shuffle`` only.
+    freqs : str or 4 floats, optional
+        ``frequency`` only (A, C, G, T; parsed by :func:`parse_frequencies`).
+    fasta : path, optional
+        ``fasta`` only (required there).
+    """
+
+    kind: str | ReferenceFn = "shuffle"
+    k: int | None = None
+    seed: int | None = None
+    freqs: str | Sequence[float] | None = None
+    fasta: str | os.PathLike | None = None
+
+    def __post_init__(self) -> None:
+        if self.k is not None:
+            _check_count("k", self.k, 1)
+        if self.seed is not None:
+            _check_count("seed", self.seed, 0)
+        if callable(self.kind):
+            used: tuple[str, ...] = ("k",)
+        elif self.kind in REGISTRY:
+            used = REGISTRY[self.kind].options
+        else:
+            raise InputError(f"unknown reference kind {self.kind!r} "
+                             f"(choose from {', '.join(KINDS)})")
+        for option in _OPTIONS:
+            if getattr(self, option) is not None and option not in used:
+                raise InputError(f"reference kind {self.name!r} does not use option "
+                                 f"{option!r} (it takes: {', '.join(used) or 'no options'})")
+        if self.freqs is not None:
+            object.__setattr__(self, "freqs", tuple(parse_frequencies(self.freqs)))
+        if self.kind == "fasta" and self.fasta is None:
+            raise InputError("reference kind 'fasta' needs a reference FASTA file")
+
+    @property
+    def name(self) -> str:
+        """The kind's name (a function's ``__name__``)."""
+        return self.kind if isinstance(self.kind, str) else getattr(self.kind, "__name__",
+                                                                    "function")
+
+    @property
+    def n_references(self) -> int | None:
+        """K, the references per sequence: ``k`` for shuffles, 1 for the other kinds, the
+        declared ``k`` (or None: unknown until called) for a function."""
+        if callable(self.kind):
+            return self.k
+        return (DEFAULT_K if self.k is None else int(self.k)) \
+            if REGISTRY[self.kind].k_option else 1
+
+    @property
+    def seed_value(self) -> int:
+        """The shuffle seed (0 unless given)."""
+        return DEFAULT_SEED if self.seed is None else int(self.seed)
+
+    def build(self, x: np.ndarray, offset: int = 0) -> np.ndarray:
+        """References ``(N, K, L, 4)`` float32 of one-hot ``x`` ``(N, L, 4)``.
+
+        ``offset`` is the index of ``x[0]`` in the whole input (``fasta`` only).
+        """
+        if not callable(self.kind):
+            return REGISTRY[self.kind].build(x, self, offset)
+        x = _check_one_hot(x)
+        refs = np.asarray(self.kind(x), dtype=np.float32)
+        n, length = x.shape[:2]
+        if refs.ndim != 4 or refs.shape[0] != n or refs.shape[2:] != (length, 4) or \
+                (self.k is not None and refs.shape[1] != self.k):
+            k = "K" if self.k is None else self.k
+            raise InputError(f"reference function {self.name}: returned shape {refs.shape}, "
+                             f"expected ({n}, {k}, {length}, 4)")
+        return refs
+
+
+def make_references(kind: str | ReferenceFn, x: np.ndarray, *, k: int | None = None,
+                    seed: int | None = None, freqs=None, fasta: str | os.PathLike | None = None,
+                    offset: int = 0) -> np.ndarray:
     """References of one kind for one-hot sequences ``x`` ``(N, L, 4)``.
 
     Parameters
     ----------
-    kind : {"shuffle", "frequency", "gc", "zero", "fasta"}
-    k : int
-        Shuffles per sequence (``shuffle`` only; the other kinds have K = 1).
-    seed : int
-        Seed of the shuffles.
+    kind : {"shuffle", "frequency", "gc", "zero", "fasta"} or callable
+        A registered kind, or ``fn(x) -> (N, K, L, 4)``.
+    k : int, optional
+        Shuffles per sequence (``shuffle``, default 10; the other kinds have K = 1), or the
+        K a function must return.
+    seed : int, optional
+        Seed of the shuffles (default 0).
     freqs : sequence of 4 floats or str, optional
         ``frequency`` only; default (0.3, 0.2, 0.2, 0.3).
     fasta : path, optional
@@ -438,19 +589,11 @@ def make_references(kind: str, x: np.ndarray, *, k: int = 10, seed: int = 0, fre
     -------
     np.ndarray
         ``(N, K, L, 4)`` float32.
+
+    Raises
+    ------
+    InputError
+        Unknown kind, an invalid option, or an option the kind does not use.
     """
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise InputError(f"number of references k must be an integer >= 1, got {k!r}")
-    if kind == "shuffle":
-        return dinucleotide_shuffle_references(x, k=k, seed=seed)
-    if kind == "frequency":
-        return frequency_references(x, DEFAULT_FREQUENCIES if freqs is None else freqs)
-    if kind == "gc":
-        return gc_matched_references(x)
-    if kind == "zero":
-        return zero_references(x)
-    if kind == "fasta":
-        if fasta is None:
-            raise InputError("reference kind 'fasta' needs a reference FASTA file")
-        return fasta_references(fasta, x, offset=offset)
-    raise InputError(f"unknown reference kind {kind!r} (choose from {', '.join(KINDS)})")
+    spec = ReferenceSpec(kind, k=k, seed=seed, freqs=freqs, fasta=fasta)
+    return spec.build(x, offset)

@@ -244,3 +244,84 @@ def test_make_references_dispatch(write_fasta):
         make_references("zero", x, k=0)
     with pytest.raises(InputError, match="needs a reference FASTA"):
         make_references("fasta", x)
+
+
+# --------------------------------------------------------------------------- registry
+
+def test_registry_k_per_kind():
+    from dnalift.references import KINDS, REGISTRY, ReferenceSpec
+    assert KINDS == ("shuffle", "frequency", "gc", "zero", "fasta") == tuple(REGISTRY)
+    assert ReferenceSpec("shuffle").n_references == 10
+    assert ReferenceSpec("shuffle", k=3).n_references == 3
+    for kind in ("frequency", "gc", "zero"):
+        assert ReferenceSpec(kind).n_references == 1
+    # fasta: one reference per sequence (record offset + i), so K = 1, not k
+    assert ReferenceSpec("fasta", fasta="refs.fa").n_references == 1
+
+
+def test_fasta_kind_builds_one_reference_per_sequence(write_fasta):
+    from dnalift.references import ReferenceSpec
+    x = one_hot_encode(["ACGTACGTAC", "GGGCCCAATT", "TTTTTTTTTT"])
+    ref = write_fasta([("r0", "A" * 10), ("r1", "C" * 10), ("r2", "G" * 10), ("r3", "T" * 10)])
+    spec = ReferenceSpec("fasta", fasta=ref)
+    refs = spec.build(x[1:], offset=1)
+    assert refs.shape == (2, spec.n_references, 10, 4) == (2, 1, 10, 4)
+    assert [decode_one_hot(r)[0] for r in refs] == ["C" * 10, "G" * 10]
+
+
+@pytest.mark.parametrize("kind, options, unused", [
+    ("shuffle", {"freqs": (0.25,) * 4}, "freqs"),
+    ("shuffle", {"fasta": "r.fa"}, "fasta"),
+    ("frequency", {"k": 5}, "k"),
+    ("frequency", {"seed": 1}, "seed"),
+    ("gc", {"freqs": "0.25,0.25,0.25,0.25"}, "freqs"),
+    ("zero", {"seed": 0}, "seed"),
+    ("fasta", {"fasta": "r.fa", "k": 3}, "k"),
+])
+def test_options_a_kind_does_not_use_are_rejected(kind, options, unused):
+    from dnalift.references import ReferenceSpec
+    with pytest.raises(InputError, match=f"reference kind '{kind}' does not use option "
+                                         f"'{unused}'"):
+        ReferenceSpec(kind, **options)
+    x = one_hot_encode(["ACGTACGTAC"])
+    with pytest.raises(InputError, match="does not use option"):
+        make_references(kind, x, **options)
+
+
+def test_spec_validates_values():
+    from dnalift.references import ReferenceSpec
+    assert ReferenceSpec("frequency", freqs="0.1 0.4 0.4 0.1").freqs == (0.1, 0.4, 0.4, 0.1)
+    with pytest.raises(InputError, match="must sum to 1"):
+        ReferenceSpec("frequency", freqs=(0.5, 0.5, 0.5, 0.5))
+    with pytest.raises(InputError, match="seed must be an integer >= 0"):
+        ReferenceSpec("shuffle", seed=-2)
+    with pytest.raises(InputError, match="unknown reference kind 'mean'"):
+        ReferenceSpec("mean")
+
+
+def test_callable_references():
+    from dnalift.references import ReferenceSpec
+
+    def halves(x):  # two references: x itself and the uniform vector
+        return np.stack([x, np.full_like(x, 0.25)], axis=1)
+
+    x = one_hot_encode(["ACGTACGTAC", "GGGCCCAATT"])
+    refs = make_references(halves, x)
+    assert refs.shape == (2, 2, 10, 4) and refs.dtype == np.float32
+    np.testing.assert_array_equal(refs[:, 0], x)
+    assert ReferenceSpec(halves).n_references is None  # unknown until called
+    assert ReferenceSpec(halves, k=2).name == "halves"
+    with pytest.raises(InputError, match=r"halves: returned shape \(2, 2, 10, 4\), expected "
+                                         r"\(2, 3, 10, 4\)"):
+        make_references(halves, x, k=3)
+    with pytest.raises(InputError, match="does not use option 'seed'"):
+        make_references(halves, x, seed=1)
+
+
+def test_parse_frequencies_positive_mode():
+    assert parse_frequencies("0.25,0.25,0.25,0.25", positive=True).tolist() == [0.25] * 4
+    with pytest.raises(InputError, match=r"--background .*> 0"):
+        parse_frequencies("0,0.5,0.25,0.25", what="--background", positive=True)
+    with pytest.raises(InputError, match="must sum to 1"):
+        parse_frequencies("0.3,0.3,0.2,0.2001", tolerance=1e-6)
+    assert parse_frequencies("0.3,0.3,0.2,0.2001", tolerance=1e-3).shape == (4,)

@@ -64,9 +64,10 @@ def opt(flag, value):
 
 def score_options():
     """The `dnalift score` options shared by every scoring job (from config['score'])."""
-    shuffles = SCORE["shuffles"] if SCORE["reference"] == "shuffle" else None
+    shuffle = SCORE["reference"] == "shuffle"  # k and seed are options of shuffles only
     return (opt("--mode", SCORE["mode"]) + opt("--reference", SCORE["reference"])
-            + opt("--shuffles", shuffles) + opt("--seed", SCORE["seed"])
+            + opt("--shuffles", SCORE["shuffles"] if shuffle else None)
+            + opt("--seed", SCORE["seed"] if shuffle else None)
             + opt("--batch-size", SCORE["batch_size"]) + opt("--device", SCORE["device"])
             + (f" {SCORE['extra']}" if SCORE["extra"] else ""))
 

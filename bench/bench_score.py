@@ -81,6 +81,7 @@ def run_one(n: int, workdir: Path, *, k: int = 10, batch_size: int = 1024,
             bigwig: bool = True) -> dict:
     """Score ``n`` regions in this process; return timings and peak RSS (MiB)."""
     from dnalift import scoring
+    from dnalift.references import ReferenceSpec
     genome = workdir / "genome.fa"
     if not genome.exists():
         make_genome(workdir)
@@ -90,9 +91,11 @@ def run_one(n: int, workdir: Path, *, k: int = 10, batch_size: int = 1024,
     bed = make_bed(workdir, n)
     t0 = time.perf_counter()
     inputs = scoring.open_inputs(bed=bed, genome=genome)
-    s = scoring.score(str(model), inputs, output=workdir / f"s{n}.h5",
-                      bigwig=workdir / f"s{n}.bw" if bigwig else None, k=k,
-                      batch_size=batch_size, force=True)
+    s = scoring.score(str(model), inputs,
+                      scoring.OutputSpec(workdir / f"s{n}.h5", force=True,
+                                         bigwig=workdir / f"s{n}.bw" if bigwig else None),
+                      reference=ReferenceSpec("shuffle", k=k),
+                      engine=scoring.EngineSpec(batch_size=batch_size))
     total = time.perf_counter() - t0
     outside = total - s.engine_seconds
     return {

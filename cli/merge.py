@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from dnalift import writers
+from dnalift import scorefile
 
 
 @click.command("merge")
@@ -24,7 +24,7 @@ def merge(shards, output, bigwig, force) -> None:
     if not force and Path(output).exists() and (bigwig is None or Path(bigwig).exists()):
         click.echo(f"dnalift: {output} already exists, nothing to do (use --force)", err=True)
         return
-    writers.merge_shards(shards, output, bigwig,
+    scorefile.merge_shards(shards, output, bigwig,
                          command_line=shlex.join(["dnalift"] + sys.argv[1:]))
     click.echo(f"merged {len(shards)} shards -> {output}" + (f", {bigwig}" if bigwig else ""),
                err=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from dnalift import meme, pwm, scorefile
 from dnalift import motifs as mo
 from dnalift.errors import InputError
 from dnalift.references import parse_frequencies
@@ -11,12 +12,12 @@ from dnalift.references import parse_frequencies
 
 def _background(text: str | None, from_file):
     if text is None:
-        return tuple(from_file) if from_file is not None else mo.DEFAULT_BACKGROUND
+        return tuple(from_file) if from_file is not None else meme.DEFAULT_BACKGROUND
     return tuple(parse_frequencies(text, what="--background", positive=True, tolerance=1e-3))
 
 
-def _from_h5(paths) -> mo.ScoredSequences:
-    parts = [mo.read_scores_h5(p) for p in paths]
+def _from_h5(paths) -> scorefile.ScoredSequences:
+    parts = [scorefile.read_scores_h5(p) for p in paths]
     first = parts[0]
     for path, part in zip(paths[1:], parts[1:]):
         if part.names != first.names or part.tasks != first.tasks:
@@ -27,15 +28,16 @@ def _from_h5(paths) -> mo.ScoredSequences:
     return first
 
 
-def _from_model(model, fasta, methods, reference, k, seed) -> mo.ScoredSequences:
+def _from_model(model, fasta, methods, reference, k, seed) -> scorefile.ScoredSequences:
     from dnalift import references, sequences
+    from dnalift.simulated.evaluation import compute_contributions
 
     records = list(sequences.read_fasta(fasta))
     names = [region.name for region, _ in records]
     x = sequences.one_hot_encode([seq for _, seq in records])
     refs = references.ReferenceSpec(reference, k=k, seed=seed).build(x)
-    contributions, tasks = mo.compute_contributions(model, x, refs, methods)
-    return mo.ScoredSequences(names, x, contributions, tasks)
+    contributions, tasks = compute_contributions(model, x, refs, methods)
+    return scorefile.ScoredSequences(names, x, contributions, tasks)
 
 
 @click.command("motifs")
@@ -60,8 +62,8 @@ def _from_model(model, fasta, methods, reference, k, seed) -> mo.ScoredSequences
                    "and enables --summary.")
 @click.option("--background", default=None,
               help="A,C,G,T background for log-odds [default: the MEME file's, else uniform].")
-@click.option("--pseudocount", type=float, default=mo.DEFAULT_PSEUDOCOUNT, show_default=True)
-@click.option("--pvalue", type=float, default=mo.DEFAULT_PVALUE, show_default=True,
+@click.option("--pseudocount", type=float, default=pwm.DEFAULT_PSEUDOCOUNT, show_default=True)
+@click.option("--pvalue", type=float, default=pwm.DEFAULT_PVALUE, show_default=True,
               help="Hit threshold: background p-value of the PWM score.")
 @click.option("--min-score", type=float, default=None,
               help="Hit threshold in bits instead of --pvalue.")
@@ -79,9 +81,9 @@ def motifs(motif_path, h5_paths, model, fasta, methods, reference, k, seed, embe
            figure) -> None:
     """Scan sequences with PWMs and summarise contributions over the hits."""
     from dnalift import plots
-    from dnalift import simulate as sim
+    from dnalift.simulated import simulate as sim
 
-    found, file_bg = mo.load_motifs(motif_path or sim.default_motif_path())
+    found, file_bg = meme.load_motifs(motif_path or sim.default_motif_path())
     bg = _background(background, file_bg)
     if bool(h5_paths) == bool(model):
         raise InputError("give either --h5 (one or more) or --model with --fasta")

@@ -11,7 +11,7 @@ import sys
 import click
 
 from dnalift import scoring
-from dnalift.errors import InputError
+from dnalift.references import KINDS, ReferenceSpec
 
 
 def configure_logging(quiet: bool, verbose: int) -> None:
@@ -42,18 +42,6 @@ def terminate_as_exit():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _floats(text: str | None) -> list[float] | None:
-    if text is None:
-        return None
-    try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
-        raise InputError(f"--freqs {text!r}: expected four numbers A,C,G,T") from None
-    if len(values) != 4:
-        raise InputError(f"--freqs {text!r}: expected four numbers A,C,G,T")
-    return values
 
 
 def _task_names(text: str | None) -> list[str] | None:
@@ -93,19 +81,22 @@ def _task_names(text: str | None) -> list[str] | None:
                    "[default: MODEL.tasks.txt, else the indices].")
 @click.option("--output-name", default=None,
               help="Model output to explain (name or index) for multi-output models.")
-@click.option("--mode", type=click.Choice(scoring.MODES), default="genomics_default",
-              show_default=True, help="Attribution rules.")
-@click.option("--reference", type=click.Choice(scoring.REFERENCES), default=None,
+@click.option("--mode", default="genomics_default", show_default=True,
+              help="Attribution rules: genomics_default, rescale or revealcancel (DeepLIFT), "
+                   "or a gradient baseline (checked by the engine; see README).")
+@click.option("--reference", type=click.Choice(KINDS), default=None,
               help="Reference kind [default: shuffle; frequency with --freqs; fasta with "
                    "--reference-fasta].")
-@click.option("--shuffles", "k", type=int, default=10, show_default=True,
-              help="Dinucleotide-shuffled references per sequence (--reference shuffle).")
+@click.option("--shuffles", "k", type=int, default=None,
+              help="Dinucleotide-shuffled references per sequence (--reference shuffle) "
+                   "[default: 10].")
 @click.option("--freqs", default=None, metavar="A,C,G,T",
               help="Base frequencies of the frequency reference, e.g. 0.3,0.2,0.2,0.3.")
 @click.option("--reference-fasta", type=click.Path(dir_okay=False), default=None,
               help="User-supplied reference sequences (--reference fasta).")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of the shuffled references (recorded in the output).")
+@click.option("--seed", type=int, default=None,
+              help="Seed of the shuffled references (--reference shuffle; recorded in the "
+                   "output) [default: 0].")
 @click.option("--batch-size", type=int, default=1024, show_default=True,
               help="(sequence, reference) pairs per engine batch.")
 @click.option("--shard", default=None, metavar="I/N",
@@ -135,27 +126,26 @@ def score(model, fasta, bed, genome, width, summit, output, bigwig, tasks, task_
     configure_logging(quiet, verbose)
     shard_t = scoring.parse_shard(shard) if shard is not None else None
     scoring.configure_device(device)
-    freq_values = _floats(freqs)
     if reference is None:
-        reference = ("frequency" if freq_values is not None else
+        reference = ("frequency" if freqs is not None else
                      "fasta" if reference_fasta is not None else "shuffle")
+    references = ReferenceSpec(reference, k=k, seed=seed, freqs=freqs, fasta=reference_fasta)
+    engine = scoring.EngineSpec(
+        mode=mode, output=int(output_name) if output_name and output_name.isdigit()
+        else output_name, tasks=list(tasks) or None, task_names=_task_names(task_names),
+        batch_size=batch_size, unsafe=unsafe)
     if output is None:
         output = scoring.default_output(fasta or bed or "dnalift", shard_t)
+    out = scoring.OutputSpec(output, bigwig=bigwig, float16=float16,
+                             compression=None if compression == "none" else compression,
+                             force=force, command_line=shlex.join(["dnalift"] + sys.argv[1:]))
     inputs = scoring.open_inputs(fasta=fasta, bed=bed, genome=genome, width=width,
                                  summit=summit, shard=shard_t)
     progress = scoring_progress(quiet)
     try:
         with terminate_as_exit():
-            summary = scoring.score(
-                model, inputs, output=output, bigwig=bigwig, mode=mode,
-                output_name=(int(output_name) if output_name and output_name.isdigit()
-                             else output_name),
-                tasks=list(tasks) or None, task_names=_task_names(task_names),
-                reference=reference, k=k, seed=seed, freqs=freq_values,
-                reference_fasta=reference_fasta, batch_size=batch_size, float16=float16,
-                compression=None if compression == "none" else compression, unsafe=unsafe,
-                force=force, progress=progress,
-                command_line=shlex.join(["dnalift"] + sys.argv[1:]))
+            summary = scoring.score(model, inputs, out, reference=references, engine=engine,
+                                    progress=progress)
     finally:
         progress.close()
     if summary.skipped or quiet:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from dnalift import simulate as sim
+from dnalift.simulated import simulate as sim
 
 @click.command("simulate")
 @click.option("--motifs", "motif_path", type=click.Path(dir_okay=False), default=None,

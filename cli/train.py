@@ -6,8 +6,8 @@ import json
 
 import click
 
-from dnalift import simulate as sim
-from dnalift import train as tr
+from dnalift.simulated import simulate as sim
+from dnalift.simulated import train as tr
 
 
 @click.command("train")

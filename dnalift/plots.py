@@ -1,4 +1,5 @@
-"""Figures: contribution vs PWM score of motif hits, and sequence logos of contribution tracks.
+"""Figures (the end of the data flow: score files and hit tables -> PNG): contribution vs PWM
+score of motif hits, and sequence logos of contribution tracks.
 
 matplotlib with the non-interactive Agg backend; logos with logomaker. Every function writes a
 PNG atomically (temporary name, then rename) and returns the figure size in pixels.
@@ -181,7 +182,7 @@ def plot_sequence_from_h5(path: str | os.PathLike, sequence: str, output: str | 
     Parameters
     ----------
     path : path-like
-        HDF5 file (see :func:`dnalift.motifs.read_scores_h5`).
+        Score file (read lazily with :class:`dnalift.scorefile.ScoreFile`).
     sequence : str
         Record name.
     task : str, optional
@@ -191,26 +192,21 @@ def plot_sequence_from_h5(path: str | os.PathLike, sequence: str, output: str | 
     embedded : path-like, optional
         Embedded-motif TSV; this sequence's instances are shaded.
     """
-    from dnalift.motifs import read_embedded, read_scores_h5
+    from dnalift.motifs import read_embedded
+    from dnalift.scorefile import ScoreFile
 
-    scored = read_scores_h5(path)
-    if sequence not in scored.names:
-        raise InputError(f"{path}: no sequence named {sequence}")
-    task = scored.tasks[0] if task is None else task
-    if task not in scored.tasks:
-        raise InputError(f"{path}: no task {task} (tasks: {', '.join(scored.tasks)})")
-    i, t = scored.names.index(sequence), scored.tasks.index(task)
-    length = scored.x.shape[1]
-    start, end = (0 if start is None else start), (length if end is None else end)
-    if not 0 <= start < end <= length:
-        raise InputError(f"--start/--end {start}-{end} outside 0-{length}")
-    (method, arr), = list(scored.contributions.items())[:1]
-    matrix = contribution_matrix(scored.x[i], arr[i, t])[start:end]
+    with ScoreFile(path) as sf:  # reads only this sequence's row
+        i, t = sf.index(sequence), sf.task_index(task)
+        length, method, label = sf.length, sf.mode, sf.tasks[t]
+        start, end = (0 if start is None else start), (length if end is None else end)
+        if not 0 <= start < end <= length:
+            raise InputError(f"--start/--end {start}-{end} outside 0-{length}")
+        matrix = contribution_matrix(sf.sequences(i), sf.actual(i, t))[start:end]
     spans = []
     if embedded is not None:
         emb = read_embedded(embedded)
         emb = emb[emb["name"] == sequence]
         spans = [(max(s, start), min(e, end)) for s, e in zip(emb["start"], emb["end"])
                  if s < end and e > start]
-    return plot_logo(matrix, output, title=f"{sequence}  task {task}  ({method})",
+    return plot_logo(matrix, output, title=f"{sequence}  task {label}  ({method})",
                      start=start, highlight=spans, dpi=dpi)

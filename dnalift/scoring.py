@@ -1,20 +1,25 @@
-"""The streaming scoring job behind ``dnalift score`` (callable from a notebook).
+"""The streaming scoring job behind ``dnalift score``: the whole data flow, as stages
+inputs -> references -> engine -> sinks (callable from a notebook).
 
-Regions stream from FASTA or BED+genome through one-hot encoding, references and the
-DeepLIFT engine into an HDF5 file (batch by batch, memory set by the batch), then the
-bigWig is written from the finished HDF5 file. Typical use::
+Regions stream from FASTA or BED+genome (:class:`InputSpec`) through one-hot encoding,
+references (:class:`dnalift.references.ReferenceSpec`) and the DeepLIFT engine
+(:class:`EngineSpec`) into the sinks of an :class:`OutputSpec` (the HDF5 file batch by
+batch, memory set by the batch; then the bigWig derived from it). Typical use::
 
-    from dnalift.scoring import open_inputs, score
+    from dnalift.references import ReferenceSpec
+    from dnalift.scoring import EngineSpec, OutputSpec, open_inputs, score
     inputs = open_inputs(bed="peaks.bed", genome="hg38.fa", width=1000)
-    summary = score("model.h5", inputs, output="scores.h5", bigwig="scores.bw")
+    summary = score("model.h5", inputs, OutputSpec("scores.h5", bigwig="scores.bw"),
+                    reference=ReferenceSpec("shuffle", k=10), engine=EngineSpec(tasks=["gata"]))
 
 Sharding: ``shard=(i, n)`` with **1-based** ``i`` (``1 <= i <= n``) scores rows
-``[(i-1)*N//n, i*N//n)`` of the N input regions; :func:`dnalift.writers.merge_shards`
+``[(i-1)*N//n, i*N//n)`` of the N input regions; :func:`dnalift.scorefile.merge_shards`
 joins the shard files.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import os
@@ -24,19 +29,19 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from dnalift import __version__
-from dnalift import pipeline, writers
-from dnalift.errors import DnaliftError, InputError
+from dnalift import pipeline
+from dnalift.errors import InputError
+from dnalift.fileio import check_output_path, file_sha256
+from dnalift.references import ReferenceSpec
+from dnalift.scorefile import JobAttributes, bigwig_from_h5
+from dnalift.sequences import iter_batches
+from dnalift.sinks import BigWigSink, HDF5Sink, ScoreBatch, ScoreMeta, Sink, SinkList
 
 log = logging.getLogger("dnalift.score")
-
-MODES = ("genomics_default", "rescale", "revealcancel", "gradient", "gradient_x_input",
-         "integrated_gradients")
-REFERENCES = ("shuffle", "frequency", "gc", "zero", "fasta")
 
 ProgressFn = Callable[[int, "int | None"], None]
 
@@ -121,82 +126,159 @@ class ScoreInputs:
     source: str
 
 
+@dataclass(frozen=True)
+class InputSpec:
+    """Which regions to score: FASTA records, or BED regions on a genome (optionally
+    resized to ``width`` around the centre or narrowPeak ``summit``), and which shard.
+
+    Validated on creation (exactly one of ``fasta``/``bed``; ``bed`` needs ``genome``;
+    ``width``/``summit`` only with ``bed``; files exist; ``shard = (i, n)`` 1-based).
+    """
+
+    fasta: str | os.PathLike | None = None
+    bed: str | os.PathLike | None = None
+    genome: str | os.PathLike | None = None
+    width: int | None = None
+    summit: bool = False
+    shard: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        fasta, bed, genome = self.fasta, self.bed, self.genome
+        if (fasta is None) == (bed is None):
+            raise InputError("give exactly one of --fasta and --bed")
+        if bed is not None and genome is None:
+            raise InputError(f"{bed}: --bed needs --genome (the genome FASTA)")
+        if fasta is not None and (self.width is not None or self.summit):
+            raise InputError("--width/--summit apply to --bed regions only")
+        for path in (fasta, genome, bed):
+            if path is not None and not Path(path).is_file():
+                raise InputError(f"{path}: no such file")
+        if self.shard is not None:
+            check_shard(self.shard)
+
+    def open(self) -> ScoreInputs:
+        """The regions as a stream for :func:`score`.
+
+        The total is counted cheaply first (FASTA index entries, or one pass over the BED
+        file, which also checks every chromosome and region end against the genome).
+        """
+        from dnalift import sequences
+        if self.fasta is not None:
+            sizes = sequences.chrom_sizes(self.fasta)
+            n_total = len(sizes)
+            lo, hi = shard_bounds(n_total, self.shard)
+            records = sequences.read_fasta(self.fasta, start=lo, stop=hi)
+            source = str(self.fasta)
+        else:
+            sizes = sequences.chrom_sizes(self.genome)
+            bed = dict(width=self.width, use_summit=self.summit)
+            n_total = sum(1 for _ in sequences.read_bed(self.bed, chrom_sizes=sizes, **bed))
+            lo, hi = shard_bounds(n_total, self.shard)
+            regions = itertools.islice(sequences.read_bed(self.bed, **bed), lo, hi)
+            records = sequences.fetch_regions(self.genome, regions)
+            source = f"{self.bed} on {self.genome}"
+        return ScoreInputs(records=records, n=hi - lo, n_total=n_total,
+                           shard=self.shard or (1, 1), start=lo, stop=hi, chrom_sizes=sizes,
+                           source=source)
+
+
 def open_inputs(*, fasta: str | os.PathLike | None = None, bed: str | os.PathLike | None = None,
                 genome: str | os.PathLike | None = None, width: int | None = None,
                 summit: bool = False, shard: tuple[int, int] | None = None) -> ScoreInputs:
-    """Open FASTA records or BED regions (+ genome) as a stream for :func:`score`.
+    """Open FASTA records or BED regions (+ genome) as a stream for :func:`score`
+    (``InputSpec(...).open()``; see :class:`InputSpec`)."""
+    return InputSpec(fasta=fasta, bed=bed, genome=genome, width=width, summit=summit,
+                     shard=shard).open()
 
-    The total is counted cheaply first (FASTA index entries, or one pass over the BED
-    file, which also checks every chromosome and region end against the genome).
+
+# --------------------------------------------------------------------------- specs
+@dataclass(frozen=True)
+class EngineSpec:
+    """How the engine scores: passed to :class:`dnalift.deeplift.DeepLift`, which validates
+    it (mode, output, tasks by index or name) and raises :class:`InputError` itself.
+
+    Attributes
+    ----------
+    mode : str
+        One of :data:`dnalift.deeplift.MODES`.
+    output : str or int, optional
+        Output of a multi-output model.
+    tasks : sequence of int or str, optional
+        Tasks by index or name (default: all).
+    task_names : sequence of str, optional
+        Names of the output's tasks (default: the model's ``.tasks.txt`` sidecar).
+    batch_size : int
+        (sequence, reference) pairs per engine batch.
+    unsafe : bool
+        Allow Lambda layers / custom code when loading a model file.
+    options : dict
+        Further :class:`DeepLift` keywords (``maxpool``, ``dtype``, ``steps``).
     """
-    from dnalift import sequences
-    if (fasta is None) == (bed is None):
-        raise InputError("give exactly one of --fasta and --bed")
-    if bed is not None and genome is None:
-        raise InputError(f"{bed}: --bed needs --genome (the genome FASTA)")
-    if fasta is not None and (width is not None or summit):
-        raise InputError("--width/--summit apply to --bed regions only")
-    for path in (fasta, genome):
-        if path is not None and not Path(path).is_file():
-            raise InputError(f"{path}: no such file")
-    if fasta is not None:
-        sizes = sequences.chrom_sizes(fasta)
-        n_total = len(sizes)
-        lo, hi = shard_bounds(n_total, shard)
-        records = sequences.read_fasta(fasta, start=lo, stop=hi)
-        source = str(fasta)
-    else:
-        sizes = sequences.chrom_sizes(genome)
-        if not Path(bed).is_file():
-            raise InputError(f"{bed}: no such file")
-        n_total = sum(1 for _ in sequences.read_bed(bed, width=width, use_summit=summit,
-                                                    chrom_sizes=sizes))
-        lo, hi = shard_bounds(n_total, shard)
-        regions = itertools.islice(sequences.read_bed(bed, width=width, use_summit=summit),
-                                   lo, hi)
-        records = sequences.fetch_regions(genome, regions)
-        source = f"{bed} on {genome}"
-    return ScoreInputs(records=records, n=hi - lo, n_total=n_total, shard=shard or (1, 1),
-                       start=lo, stop=hi, chrom_sizes=sizes, source=source)
+
+    mode: str = "genomics_default"
+    output: str | int | None = None
+    tasks: Sequence[int | str] | None = None
+    task_names: Sequence[str] | None = None
+    batch_size: int = 1024
+    unsafe: bool = False
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.batch_size, bool) or int(self.batch_size) < 1:
+            raise InputError("--batch-size must be >= 1")
+
+    def build(self, model: Any) -> Any:
+        """The :class:`DeepLift` engine for a loaded model."""
+        from dnalift.deeplift import DeepLift
+        return DeepLift(model, mode=self.mode, output=self.output,
+                        tasks=list(self.tasks) if self.tasks else None,
+                        task_names=self.task_names, batch_size=self.batch_size,
+                        **dict(self.options))
 
 
-# --------------------------------------------------------------------------- model
-def read_task_names(model_path: str | os.PathLike) -> list[str] | None:
-    """Task names from the sidecar ``<model>.tasks.txt`` (one per line), if it exists."""
-    from dnalift.deeplift import read_sidecar_task_names
-    return read_sidecar_task_names(model_path)
+@dataclass(frozen=True)
+class OutputSpec:
+    """Where the scores go.
 
+    Attributes
+    ----------
+    path : path
+        HDF5 score file.
+    bigwig : path, optional
+        bigWig of the first selected task's actual contributions.
+    float16 : bool
+        Store score arrays and ``input_seqs`` as float16.
+    compression : {"gzip", "lzf", None}
+    force : bool
+        Overwrite finished outputs; otherwise a finished output makes the job a no-op (and a
+        missing bigWig is made from the finished HDF5 file).
+    chrom_sizes : mapping, optional
+        bigWig header (default: the inputs').
+    store_outputs : bool
+        Also store the model's post-activation output of each task, ``tasks/<t>/output``
+        (skipped for outputs that are not ``(N, tasks)`` arrays).
+    command_line : str, optional
+        Recorded in the file (default: this process's ``sys.argv``).
+    """
 
-def load_model_checked(path: str | os.PathLike, *, unsafe: bool = False) -> Any:
-    """Load a Keras model through the engine; any failure becomes a one-line InputError."""
-    from dnalift import deeplift
-    if not Path(path).is_file():
-        raise InputError(f"{path}: no such model file")
-    try:
-        return deeplift.load_model(path, unsafe=unsafe)
-    except DnaliftError:
-        raise
-    except Exception as err:  # corrupted/unsupported files raise many types
-        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
-        raise InputError(f"{path}: cannot load model ({type(err).__name__}: {first})") from None
+    path: Path
+    bigwig: Path | None = None
+    float16: bool = False
+    compression: str | None = "gzip"
+    force: bool = False
+    chrom_sizes: Mapping[str, int] | None = None
+    store_outputs: bool = True
+    command_line: str | None = None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", check_output_path(self.path))
+        if self.bigwig is not None:
+            object.__setattr__(self, "bigwig", check_output_path(self.bigwig))
 
-def resolve_tasks(tasks: Sequence[int | str] | None,
-                  task_names: Sequence[str] | None) -> list[int] | None:
-    """Turn task indices / names (``"0"``, ``2``, ``"gata"``) into indices."""
-    if tasks is None or len(tasks) == 0:
-        return None
-    out = []
-    for t in tasks:
-        if isinstance(t, (int, np.integer)) or (isinstance(t, str) and t.lstrip("-").isdigit()):
-            out.append(int(t))
-        elif task_names is not None and t in task_names:
-            out.append(list(task_names).index(t))
-        else:
-            known = f" (tasks: {', '.join(task_names)})" if task_names else \
-                " (no task names known; use an index or --task-names)"
-            raise InputError(f"--task {t!r}: no such task in the model{known}")
-    return out
+    def sinks(self) -> list[Sink]:
+        """The sinks of this output, in closing order (the bigWig derives from the HDF5)."""
+        h5 = HDF5Sink(self.path, float16=self.float16, compression=self.compression)
+        return [h5] + ([BigWigSink(self.bigwig, h5, self.chrom_sizes)] if self.bigwig else [])
 
 
 # --------------------------------------------------------------------------- job
@@ -228,199 +310,188 @@ class ScoreSummary:
         return self.n_regions / self.seconds if self.seconds > 0 else float("nan")
 
 
-def _outputs_done(output: Path, bigwig: Path | None) -> bool:
-    return output.exists() and (bigwig is None or bigwig.exists())
-
-
-def score(model: Any, inputs: ScoreInputs | Iterable[Any], *, output: str | os.PathLike,
-          bigwig: str | os.PathLike | None = None, mode: str = "genomics_default",
-          output_name: str | int | None = None, tasks: Sequence[int | str] | None = None,
-          task_names: Sequence[str] | None = None, reference: str = "shuffle", k: int = 10,
-          seed: int = 0, freqs: Sequence[float] | None = None,
-          reference_fasta: str | os.PathLike | None = None, batch_size: int = 1024,
-          float16: bool = False, compression: str | None = "gzip", unsafe: bool = False,
-          force: bool = False, progress: ProgressFn | None = None,
-          command_line: str | None = None, engine_options: dict | None = None,
-          chrom_sizes: dict[str, int] | None = None,
-          store_outputs: bool = True) -> ScoreSummary:
+def score(model: Any, inputs: ScoreInputs | Iterable[Any], output: OutputSpec | str | os.PathLike,
+          *, reference: ReferenceSpec = ReferenceSpec(), engine: EngineSpec = EngineSpec(),
+          progress: ProgressFn | None = None) -> ScoreSummary:
     """Score regions with DeepLIFT and write the HDF5 file (and bigWig).
+
+    The pipeline: inputs (batches of one-hot sequences) -> references -> engine -> sinks.
 
     Parameters
     ----------
     model : path or keras.Model
-        A path is loaded with :func:`dnalift.deeplift.load_model` (``unsafe`` allows
+        A path is loaded with :func:`dnalift.deeplift.load_model` (``engine.unsafe`` allows
         Lambda/custom code) and its SHA-256 is recorded; task names default to the sidecar
         ``<model>.tasks.txt``.
     inputs : ScoreInputs or iterable of (Region, str)
         From :func:`open_inputs`, or any stream of (region, sequence) pairs (then the
-        bigWig header needs ``chrom_sizes``).
-    output, bigwig : path
-        HDF5 file; optional bigWig of the first selected task's actual contributions.
-    mode, output_name, tasks, task_names
-        Engine settings (see :class:`dnalift.deeplift.DeepLift`); tasks by index or name.
-    reference, k, seed, freqs, reference_fasta
-        :func:`dnalift.references.make_references` settings (k for "shuffle").
-    batch_size : int
-        (sequence, reference) pairs per engine batch; ``max(1, batch_size // k)``
-        sequences are read, encoded and written at a time.
-    float16 : bool
-        Store score arrays and ``input_seqs`` as float16.
-    force : bool
-        Overwrite finished outputs; otherwise a finished output makes this a no-op (and a
-        missing bigWig is made from the finished HDF5 file).
+        bigWig header needs ``OutputSpec.chrom_sizes``).
+    output : OutputSpec or path
+        The HDF5 file (and its options, bigWig).
+    reference : ReferenceSpec
+        Kind and options of the references (K from the references registry); batches hold
+        ``max(1, engine.batch_size // K)`` sequences.
+    engine : EngineSpec
     progress : callable(done, total), optional
-    store_outputs : bool
-        Also store the model's (post-activation) output of each task, ``tasks/<t>/output``
-        (one extra forward pass on x per batch; skipped for outputs that are not
-        ``(N, tasks)`` arrays).
 
     Returns
     -------
     ScoreSummary
     """
-    from dnalift import references as refs_mod
-    from dnalift import sequences
-
     t_start = time.perf_counter()
-    output = writers.check_output_path(output)
-    bigwig = writers.check_output_path(bigwig) if bigwig is not None else None
-    if mode not in MODES:
-        raise InputError(f"--mode {mode!r}: expected one of {', '.join(MODES)}")
-    if reference not in REFERENCES:
-        raise InputError(f"--reference {reference!r}: expected one of {', '.join(REFERENCES)}")
-    if batch_size < 1 or k < 1:
-        raise InputError("--batch-size and --shuffles must be >= 1")
+    out = output if isinstance(output, OutputSpec) else OutputSpec(Path(output))
     if not isinstance(inputs, ScoreInputs):
         inputs = ScoreInputs(records=inputs, n=0, n_total=0, shard=(1, 1), start=0, stop=0,
-                             chrom_sizes=dict(chrom_sizes or {}), source="<records>")
-    sizes = chrom_sizes or inputs.chrom_sizes
-    if bigwig is not None and not sizes:
-        raise InputError(f"{bigwig}: a bigWig needs chromosome sizes (chrom_sizes=...)")
-    summary = ScoreSummary(output=output, bigwig=bigwig, n_regions=inputs.n,
+                             chrom_sizes=dict(out.chrom_sizes or {}), source="<records>")
+    sizes = dict(out.chrom_sizes or inputs.chrom_sizes or {})
+    if out.bigwig is not None and not sizes:
+        raise InputError(f"{out.bigwig}: a bigWig needs chromosome sizes (chrom_sizes=...)")
+    summary = ScoreSummary(output=out.path, bigwig=out.bigwig, n_regions=inputs.n,
                            n_total=inputs.n_total, shard=inputs.shard)
-    if not force and output.exists():
-        if bigwig is not None and not bigwig.exists():
-            log.info("%s exists; writing the missing bigWig %s from it", output, bigwig)
-            writers.bigwig_from_h5(output, bigwig)
-        else:
-            log.warning("%s already exists, nothing to do (use --force to recompute)", output)
+    if not out.force and out.path.exists():
+        _finish_existing(out)
         summary.skipped = True
         return summary
-
-    from dnalift import deeplift
-    checksum = ""
-    if isinstance(model, (str, os.PathLike)):
-        model_path = Path(model)
-        model = load_model_checked(model_path, unsafe=unsafe)
-        checksum = writers.file_sha256(model_path)
-        if task_names is None:
-            task_names = read_task_names(model_path)
-    task_idx = resolve_tasks(tasks, task_names)
-    try:
-        engine = deeplift.DeepLift(model, mode=mode, output=output_name, tasks=task_idx,
-                                   task_names=task_names, batch_size=batch_size,
-                                   **(engine_options or {}))
-    except DnaliftError:
-        raise
-    except (IndexError, KeyError, ValueError) as err:
-        raise InputError(f"model: {str(err).splitlines()[0]}") from None
-    labels = [str(t) for t in engine.task_labels]
-    summary.tasks = labels
-    n_refs = 1 if reference in ("frequency", "gc", "zero") else k
-    seqs_per_batch = max(1, batch_size // max(1, n_refs))
-    attrs = dict(
-        dnalift_version=__version__, model_sha256=checksum, mode=mode,
-        target_output="" if output_name is None else str(output_name), tasks=labels,
-        reference=reference, n_references=n_refs, seed=int(seed),
-        reference_freqs=list(map(float, freqs)) if freqs is not None else [],
-        reference_fasta=str(reference_fasta or ""), n_total=inputs.n_total,
+    model, checksum = _load(model, engine.unsafe)
+    job = _Job(model, engine.build(model), engine, reference, out, inputs, sizes, summary)
+    attrs = JobAttributes(
+        mode=engine.mode, tasks=summary.tasks, reference=reference.name,
+        n_references=reference.n_references or 0, n_total=inputs.n_total,
         shard_index=inputs.shard[0], shard_count=inputs.shard[1], shard_start=inputs.start,
-        shard_stop=inputs.stop, source=inputs.source,
-        command_line=command_line if command_line is not None else shlex.join(sys.argv),
-        score_dtype="float16" if float16 else "float32", input_seqs_order="ACGT",
-        coordinates="0-based half-open; scores in model orientation (minus strand "
-                    "reverse-complemented)")
+        shard_stop=inputs.stop, seed=reference.seed_value,
+        reference_freqs=list(reference.freqs or []), reference_fasta=str(reference.fasta or ""),
+        model_sha256=checksum, target_output="" if engine.output is None else str(engine.output),
+        source=inputs.source, score_dtype="float16" if out.float16 else "float32",
+        command_line=out.command_line if out.command_line is not None else shlex.join(sys.argv))
+    job.run(attrs, progress)
+    summary.seconds = time.perf_counter() - t_start
+    return summary
 
-    def prepare(batches):
-        """(regions, x, refs, seconds spent on references) per batch, in a helper thread."""
-        offset = inputs.start
-        for regions, x in batches:
+
+def _finish_existing(out: OutputSpec) -> None:
+    """A finished HDF5 file exists: make only a missing bigWig from it."""
+    if out.bigwig is not None and not out.bigwig.exists():
+        log.info("%s exists; writing the missing bigWig %s from it", out.path, out.bigwig)
+        bigwig_from_h5(out.path, out.bigwig, chrom_sizes=out.chrom_sizes)
+    else:
+        log.warning("%s already exists, nothing to do (use --force to recompute)", out.path)
+
+
+def _load(model: Any, unsafe: bool) -> tuple[Any, str]:
+    """A loaded model and the SHA-256 of its file ("" for an in-memory model)."""
+    if not isinstance(model, (str, os.PathLike)):
+        return model, ""
+    from dnalift.deeplift import load_model
+    return load_model(model, unsafe=unsafe), file_sha256(model)
+
+
+@dataclass
+class _Job:
+    """The stages of one scoring job: inputs -> references -> engine -> sinks."""
+
+    model: Any
+    engine: Any  # dnalift.deeplift.DeepLift
+    engine_spec: EngineSpec
+    reference: ReferenceSpec
+    output: OutputSpec
+    inputs: ScoreInputs
+    chrom_sizes: dict[str, int]
+    summary: ScoreSummary
+
+    def __post_init__(self) -> None:
+        self.summary.tasks = [str(t) for t in self.engine.task_labels]
+        self.seqs_per_batch = max(1, self.engine_spec.batch_size //
+                                  (self.reference.n_references or 1))
+
+    def batches(self) -> Iterator[tuple[list[Any], np.ndarray, np.ndarray, float]]:
+        """Inputs -> references: ``(regions, x (B, L, 4), refs (B, K, L, 4), seconds on
+        references)`` per batch (runs in a helper thread)."""
+        offset = self.inputs.start
+        for regions, x in iter_batches(self.inputs.records, self.seqs_per_batch,
+                                       source=self.inputs.source):
             x = np.asarray(x, dtype=np.float32)
             t0 = time.perf_counter()
-            refs = refs_mod.make_references(reference, x, k=k, seed=seed, freqs=freqs,
-                                            fasta=reference_fasta, offset=offset)
+            refs = self.reference.build(x, offset)
             offset += len(regions)
             yield regions, x, refs, time.perf_counter() - t0
 
-    def timed_write(writer, regions, x, att, outputs):
-        t0 = time.perf_counter()
-        writer.write(regions, x, att, outputs)
-        summary.write_seconds += time.perf_counter() - t0
+    def outputs(self, x: np.ndarray, att: Any) -> np.ndarray | None:
+        """``(B, T)`` post-activation outputs of the selected tasks, or None.
 
-    writer: writers.HDF5Writer | None = None
-    done = 0
-    with_outputs = store_outputs
-    engine_model = model
-    background = pipeline.BackgroundCalls(depth=2)
-    batches = pipeline.Prefetch(prepare(sequences.iter_batches(
-        inputs.records, seqs_per_batch, source=inputs.source)), depth=2)
-    try:
-        for regions, x, refs, ref_seconds in batches:
-            _check_length(inputs.source, regions[0], x.shape[1], engine.input_length,
-                          writer.length if writer is not None else None)
-            t1 = time.perf_counter()
-            att = engine.attribute(x, refs)
-            summary.engine_seconds += time.perf_counter() - t1
-            summary.reference_seconds += ref_seconds
-            outputs = None
-            if with_outputs:
+        When the engine provides ``Attribution.output``, this body becomes
+        ``return att.output`` (and the extra forward pass goes away).
+        """
+        return model_outputs(self.model, x, self.engine_spec.output, self.engine.task_indices)
+
+    def meta(self, attrs: JobAttributes, n: int, length: int, k: int,
+             with_output: bool) -> ScoreMeta:
+        """What the sinks need to know, from the first batch (or the model, if none)."""
+        return ScoreMeta(n=n, length=length, tasks=attrs.tasks, n_references=k,
+                         attrs=dataclasses.replace(attrs, n_references=k),
+                         chrom_sizes=self.chrom_sizes or None, batch_rows=self.seqs_per_batch,
+                         with_output=with_output)
+
+    def run(self, attrs: JobAttributes, progress: ProgressFn | None) -> None:
+        """Score every batch into the sinks (aborted on any failure); fills the summary."""
+        sinks = SinkList(self.output.sinks())
+        try:
+            self._score(sinks, attrs, progress)
+        except BaseException:
+            sinks.abort()
+            raise
+        self.summary.write_seconds = sinks.sinks[0].seconds
+        self.summary.bigwig_seconds = sum(s.seconds for s in sinks.sinks[1:])
+
+    def _score(self, sinks: SinkList, attrs: JobAttributes, progress: ProgressFn | None) -> None:
+        summary, inputs = self.summary, self.inputs
+        with_outputs = self.output.store_outputs
+        length, done = None, 0
+        background = pipeline.BackgroundCalls(depth=2)
+        batches = pipeline.Prefetch(self.batches(), depth=2)
+        try:
+            for regions, x, refs, ref_seconds in batches:
+                _check_length(inputs.source, regions[0], x.shape[1], self.engine.input_length,
+                              length)
                 t1 = time.perf_counter()
-                outputs = model_outputs(engine_model, x, output_name,
-                                        getattr(engine, "task_indices", task_idx))
-                summary.output_seconds += time.perf_counter() - t1
-                if outputs is None or outputs.shape != att.prediction.shape:
-                    if writer is not None:  # decided on the first batch
-                        raise InputError(f"{inputs.source}: model outputs of shape "
-                                         f"{getattr(outputs, 'shape', None)} in a later batch")
-                    with_outputs, outputs = False, None
-            if writer is None:
-                writer = writers.HDF5Writer(output, n=inputs.n or len(regions),
-                                            length=x.shape[1], tasks=labels,
-                                            n_references=refs.shape[1], attrs=attrs,
-                                            chrom_sizes=sizes or None, float16=float16,
-                                            batch_rows=seqs_per_batch, compression=compression,
-                                            with_output=with_outputs)
-            background.submit(timed_write, writer, regions, x, att, outputs)
-            if att.residual.size:
-                summary.max_abs_residual = max(summary.max_abs_residual,
-                                               float(np.abs(att.residual).max()))
-            done += len(regions)
-            if progress is not None:
-                progress(done, inputs.n or None)
-        background.finish()
-        if writer is None:
-            if engine.input_length is None:
-                raise InputError(f"{inputs.source}: no regions to score")
-            writer = writers.HDF5Writer(output, n=0, length=engine.input_length, tasks=labels,
-                                        n_references=n_refs, attrs=attrs,
-                                        chrom_sizes=sizes or None, float16=float16,
-                                        compression=compression, with_output=False)
-        writer.close()
-    except BaseException:
-        batches.close()
-        background.finish(raise_error=False)
-        if writer is not None:
-            writer.abort()
-        raise
-    finally:
-        batches.close()
-    summary.n_regions = done
-    if bigwig is not None:
-        t0 = time.perf_counter()
-        writers.bigwig_from_h5(output, bigwig, chrom_sizes=sizes or None)
-        summary.bigwig_seconds = time.perf_counter() - t0
-    summary.seconds = time.perf_counter() - t_start
-    return summary
+                att = self.engine.attribute(x, refs)
+                summary.engine_seconds += time.perf_counter() - t1
+                summary.reference_seconds += ref_seconds
+                outputs = None
+                if with_outputs:
+                    t1 = time.perf_counter()
+                    outputs = self.outputs(x, att)
+                    summary.output_seconds += time.perf_counter() - t1
+                    if outputs is None or outputs.shape != att.prediction.shape:
+                        if length is not None:  # decided on the first batch
+                            raise InputError(f"{inputs.source}: model outputs of shape "
+                                             f"{getattr(outputs, 'shape', None)} in a later "
+                                             "batch")
+                        with_outputs, outputs = False, None
+                if length is None:
+                    length = x.shape[1]
+                    sinks.open(self.meta(attrs, inputs.n or len(regions), length,
+                                         refs.shape[1], with_outputs))
+                background.submit(sinks.write, ScoreBatch(regions, x, att, outputs))
+                if att.residual.size:
+                    summary.max_abs_residual = max(summary.max_abs_residual,
+                                                   float(np.abs(att.residual).max()))
+                done += len(regions)
+                if progress is not None:
+                    progress(done, inputs.n or None)
+            background.finish()
+            if length is None:
+                if self.engine.input_length is None:
+                    raise InputError(f"{inputs.source}: no regions to score")
+                sinks.open(self.meta(attrs, 0, self.engine.input_length,
+                                     self.reference.n_references or 1, False))
+            sinks.close()
+        except BaseException:
+            batches.close()
+            background.finish(raise_error=False)
+            raise
+        finally:
+            batches.close()
+        summary.n_regions = done
 
 
 def model_outputs(model: Any, x: np.ndarray, output_name: str | int | None,

@@ -14,7 +14,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from dnalift import scoring, writers
+from dnalift import scorefile, scoring
+from dnalift.fileio import file_sha256
+from dnalift.references import ReferenceSpec
 from dnalift.cli.main import cli
 
 from test_scoring import MODEL, TEST_FA, K, _records, write_fasta
@@ -44,12 +46,12 @@ def test_cli_score_fasta_equals_library(small_fasta, tmp_path):
     res = run("score", "--model", MODEL, "--fasta", small_fasta, "--output", tmp_path / "c.h5",
               "--bigwig", tmp_path / "c.bw", "--shuffles", K, "--seed", 3, "-q")
     assert res.exit_code == 0, res.output
-    scoring.score(str(MODEL), scoring.open_inputs(fasta=small_fasta), output=tmp_path / "l.h5",
-                  k=K, seed=3)
+    scoring.score(str(MODEL), scoring.open_inputs(fasta=small_fasta), tmp_path / 'l.h5',
+                  reference=ReferenceSpec(k=K, seed=3))
     with h5py.File(tmp_path / "c.h5", "r") as c, h5py.File(tmp_path / "l.h5", "r") as lib:
-        for name in writers.row_datasets(lib):
+        for name in scorefile.row_datasets(lib):
             np.testing.assert_array_equal(c[name][:], lib[name][:], err_msg=name)
-        attrs = writers.read_attrs(c)
+        attrs = scorefile.read_attrs(c)
         assert attrs["seed"] == 3 and attrs["command_line"].startswith("dnalift")
     assert (tmp_path / "c.bw").stat().st_size > 0
     # rerun: no-op with one log line
@@ -76,7 +78,7 @@ def test_cli_bed_width_shards_and_merge(genome, tmp_path):
     import pyBigWig
     with h5py.File(tmp_path / "all.h5", "r") as a, h5py.File(tmp_path / "m.h5", "r") as m:
         assert list(a["coords/start"][:]) == [75, 290, 530]  # resized around the centres
-        for name in writers.row_datasets(a):
+        for name in scorefile.row_datasets(a):
             np.testing.assert_array_equal(a[name][:], m[name][:], err_msg=name)
     u, m = pyBigWig.open(str(tmp_path / "all.bw")), pyBigWig.open(str(tmp_path / "m.bw"))
     np.testing.assert_array_equal(u.values("chr1", 0, 800), m.values("chr1", 0, 800))
@@ -161,7 +163,7 @@ def test_subprocess_on_shipped_test_fa(tmp_path):
     assert "scored 8 regions" in proc.stderr
     assert "scoring: 8/8 regions" in proc.stderr  # plain progress line when not a terminal
     with h5py.File(out, "r") as f:
-        attrs = writers.read_attrs(f)
+        attrs = scorefile.read_attrs(f)
         assert (attrs["shard_index"], attrs["shard_count"], attrs["n_total"]) == (1, 200, 1600)
         assert f["hyp_scores"].shape == (8, 200, 4)
         names = [n for n, _ in _records(TEST_FA, 8)]

@@ -8,12 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from dnalift import meme, pwm, scorefile
 from dnalift import motifs as mo
 from dnalift.errors import InputError
 
 UNIFORM = (0.25, 0.25, 0.25, 0.25)
 # A 3-long motif "AGT": 0.7 on the consensus letter, 0.1 elsewhere, from 10 sites.
-AGT = mo.Motif("AGT", np.array([[0.7, 0.1, 0.1, 0.1],
+AGT = meme.Motif("AGT", np.array([[0.7, 0.1, 0.1, 0.1],
                                 [0.1, 0.1, 0.7, 0.1],
                                 [0.1, 0.1, 0.1, 0.7]]), "toy", nsites=10)
 # Hand-derived log-odds with pseudocount 0.1 spread over a uniform background:
@@ -26,14 +27,14 @@ def onehot(*seqs: str) -> np.ndarray:
 
 
 def test_log_odds_matrix_by_hand():
-    lo = mo.log_odds_matrix(AGT, UNIFORM, pseudocount=0.1)
+    lo = pwm.log_odds_matrix(AGT, UNIFORM, pseudocount=0.1)
     assert lo[0, 0] == pytest.approx(MATCH) and lo[1, 2] == pytest.approx(MATCH)
     assert lo[0, 1] == pytest.approx(MISMATCH) and lo[2, 0] == pytest.approx(MISMATCH)
 
 
 def test_planted_motif_found_at_its_position_and_strand():
     x = onehot("CCCCCAGTCCCC", "CCACTCCCCCCC")  # AGT at 5 (+); ACT = revcomp(AGT) at 2 (-)
-    hits = mo.find_hits(x, ["fwd", "rev"], {"AGT": AGT}, background=UNIFORM, min_score=4.0)
+    hits = pwm.find_hits(x, ["fwd", "rev"], {"AGT": AGT}, background=UNIFORM, min_score=4.0)
     assert hits[["name", "start", "end", "strand"]].values.tolist() == [
         ["fwd", 5, 8, "+"], ["rev", 2, 5, "-"]]
     np.testing.assert_allclose(hits["score"], 3 * MATCH)
@@ -43,7 +44,7 @@ def test_planted_motif_found_at_its_position_and_strand():
 
 def test_scan_scores_every_window_both_strands():
     x = onehot("AGTC")
-    s = mo.scan(x, mo.log_odds_matrix(AGT, UNIFORM))
+    s = pwm.scan(x, pwm.log_odds_matrix(AGT, UNIFORM))
     assert s.shape == (1, 2, 2)
     assert s[0, 0, 0] == pytest.approx(3 * MATCH)  # AGT, + strand
     assert s[0, 1, 0] == pytest.approx(3 * MISMATCH)  # GTC vs AGT
@@ -54,19 +55,19 @@ def test_scan_scores_every_window_both_strands():
 
 
 def test_exact_pvalues_and_threshold():
-    lo = mo.log_odds_matrix(AGT, UNIFORM)
-    p = mo.score_pvalues(np.array([3 * MATCH, 2 * MATCH + MISMATCH, 3 * MISMATCH]), lo, UNIFORM)
+    lo = pwm.log_odds_matrix(AGT, UNIFORM)
+    p = pwm.score_pvalues(np.array([3 * MATCH, 2 * MATCH + MISMATCH, 3 * MISMATCH]), lo, UNIFORM)
     np.testing.assert_allclose(p, [1 / 64, 10 / 64, 1.0], rtol=1e-9)
-    assert mo.score_threshold(lo, UNIFORM, 1 / 64) == pytest.approx(3 * MATCH, abs=1e-3)
-    assert mo.score_threshold(lo, UNIFORM, 1 / 100) == math.inf
+    assert pwm.score_threshold(lo, UNIFORM, 1 / 64) == pytest.approx(3 * MATCH, abs=1e-3)
+    assert pwm.score_threshold(lo, UNIFORM, 1 / 100) == math.inf
 
 
 def test_nonoverlapping_keeps_one_hit_of_a_palindrome():
-    at = mo.Motif("AT", np.array([[0.97, 0.01, 0.01, 0.01], [0.01, 0.01, 0.01, 0.97]]), nsites=100)
+    at = meme.Motif("AT", np.array([[0.97, 0.01, 0.01, 0.01], [0.01, 0.01, 0.01, 0.97]]), nsites=100)
     x = onehot("CCATCCCCAT")
     kw = dict(background=UNIFORM, min_score=2.0)
-    all_hits = mo.find_hits(x, ["s"], {"AT": at}, nonoverlapping=False, **kw)
-    kept = mo.find_hits(x, ["s"], {"AT": at}, **kw)
+    all_hits = pwm.find_hits(x, ["s"], {"AT": at}, nonoverlapping=False, **kw)
+    kept = pwm.find_hits(x, ["s"], {"AT": at}, **kw)
     assert sorted(zip(all_hits["start"], all_hits["strand"])) == [
         (2, "+"), (2, "-"), (8, "+"), (8, "-")]
     assert kept["start"].tolist() == [2, 8]
@@ -139,17 +140,17 @@ def test_bad_motif_files_raise_input_error(tmp_path, text, problem):
     path = tmp_path / "bad.txt"
     path.write_text(text)
     with pytest.raises(InputError, match=problem) as err:
-        mo.load_motifs(path)
+        meme.load_motifs(path)
     assert "bad.txt" in str(err.value)
     with pytest.raises(InputError, match="not found"):
-        mo.load_motifs(tmp_path / "missing.meme")
+        meme.load_motifs(tmp_path / "missing.meme")
 
 
 def write_scores_h5(path, names, x, contrib, tasks, mode="revealcancel"):
-    """A score file in the layout of dnalift.writers.HDF5Writer (the `dnalift score` output)."""
+    """A score file in the layout of dnalift.scorefile.HDF5Writer (the `dnalift score` output)."""
     from types import SimpleNamespace
 
-    from dnalift.writers import HDF5Writer
+    from dnalift.scorefile import HDF5Writer
 
     n, t, length = contrib.shape
     regions = [SimpleNamespace(chrom=nm, start=0, end=length, strand="+", name=nm) for nm in names]
@@ -166,12 +167,12 @@ def test_read_scores_h5_round_trip(tmp_path):
     x = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (3, 20))]
     contrib = rng.normal(size=(3, 2, 20)).astype(np.float32)
     write_scores_h5(tmp_path / "s.h5", ["r0", "r1", "r/2"], x, contrib, ["both", "a/b"])
-    got = mo.read_scores_h5(tmp_path / "s.h5")
+    got = scorefile.read_scores_h5(tmp_path / "s.h5")
     assert got.names == ["r0", "r1", "r/2"] and got.tasks == ["both", "a/b"]
     np.testing.assert_array_equal(got.x, x)
     np.testing.assert_allclose(got.contributions["revealcancel"], contrib)
     with pytest.raises(InputError, match="not found"):
-        mo.read_scores_h5(tmp_path / "missing.h5")
+        scorefile.read_scores_h5(tmp_path / "missing.h5")
 
 
 def test_cli_motifs_from_h5_writes_hits_and_summary(tmp_path):
@@ -179,8 +180,8 @@ def test_cli_motifs_from_h5_writes_hits_and_summary(tmp_path):
 
     from dnalift.cli.motifs import motifs as motifs_cmd
 
-    meme = tmp_path / "agt.meme"
-    mo.write_meme(meme, [AGT], UNIFORM)
+    meme_path = tmp_path / "agt.meme"
+    meme.write_meme(meme_path, [AGT], UNIFORM)
     x = onehot("CCCCCAGTCCCC", "CCACTCCCCAGT")
     contrib = np.zeros((2, 12), np.float32)
     contrib[0, 5:8] = 1.0
@@ -189,7 +190,7 @@ def test_cli_motifs_from_h5_writes_hits_and_summary(tmp_path):
     pd.DataFrame({"name": ["a", "b"], "start": [5, 2], "end": [8, 5], "motif": "AGT"}).to_csv(
         tmp_path / "emb.tsv", sep="\t", index=False)
     res = CliRunner().invoke(motifs_cmd, [
-        "--motifs", str(meme), "--h5", str(tmp_path / "s.h5"), "--min-score", "4",
+        "--motifs", str(meme_path), "--h5", str(tmp_path / "s.h5"), "--min-score", "4",
         "--embedded", str(tmp_path / "emb.tsv"), "--output", str(tmp_path / "hits.tsv"),
         "--summary", str(tmp_path / "sum.tsv")])
     assert res.exit_code == 0, res.output
@@ -207,7 +208,7 @@ def test_cli_motifs_computes_contributions_with_the_engine(tmp_path):
     pytest.importorskip("dnalift.deeplift")
     from click.testing import CliRunner
 
-    from dnalift import simulate as sim
+    from dnalift.simulated import simulate as sim
     from dnalift.cli.motifs import motifs as motifs_cmd
 
     data = sim.default_motif_path().parent

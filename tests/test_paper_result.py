@@ -16,34 +16,18 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dnalift import motifs as mo
-from dnalift import simulate as sim
+from dnalift.simulated import simulate as sim
+from dnalift.simulated.evaluation import METHODS, paper_summary
 
 N_SEQUENCES = 400  # first 400 test sequences: ~110 carry both motifs
-METHODS = ("gradient_x_input", "integrated_gradients", "rescale", "revealcancel")
 
 
 @pytest.fixture(scope="module")
 def summary():
-    deeplift = pytest.importorskip("dnalift.deeplift")
-    from dnalift.references import frequency_references
-    from dnalift.sequences import one_hot_encode
-
-    data = sim.default_motif_path().parent
-    names, seqs, _ = sim.read_split(data, "test")
-    names, seqs = names[:N_SEQUENCES], seqs[:N_SEQUENCES]
-    x = one_hot_encode(seqs)
-    refs = frequency_references(x, sim.BACKGROUND)
-    model = deeplift.load_model(data / "model.h5")
-    contribs, tasks = mo.compute_contributions(model, x, refs, METHODS)
+    pytest.importorskip("dnalift.deeplift")
+    table, subset, tasks = paper_summary(n_sequences=N_SEQUENCES, methods=METHODS)
     assert tasks == list(sim.TASKS)
-    motifs, background = mo.read_meme(data / "motifs.meme")
-    embedded = mo.read_embedded(data / "test.embedded.tsv")
-    subset = mo.sequences_with_all_motifs(embedded[embedded["name"].isin(names)], list(motifs))
     assert len(subset) > 80
-    scored = mo.ScoredSequences(names, x, contribs, tasks)
-    _, table = mo.motif_report(scored, motifs, embedded=embedded, background=background,
-                               subset=subset)
     return table.set_index(["task", "motif", "method"])
 
 

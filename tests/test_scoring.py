@@ -9,7 +9,9 @@ import numpy as np
 import pyBigWig
 import pytest
 
-from dnalift import scoring, writers
+from dnalift import scorefile, scoring
+from dnalift.fileio import file_sha256
+from dnalift.references import ReferenceSpec
 from dnalift.errors import InputError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,7 +67,8 @@ def expected(x: np.ndarray, tasks=None):
     """Scores of the same sequences/references through the engine's library API."""
     from dnalift import deeplift, references
     model = deeplift.load_model(MODEL)
-    engine = deeplift.DeepLift(model, task_names=scoring.read_task_names(MODEL), tasks=tasks)
+    engine = deeplift.DeepLift(model, task_names=deeplift.read_sidecar_task_names(MODEL),
+                               tasks=tasks)
     refs = references.make_references("shuffle", x, k=K, seed=0)
     return engine, engine.attribute(x, refs)
 
@@ -74,8 +77,9 @@ def test_score_fasta_matches_engine(small_fasta, tmp_path):
     seen = []
     inputs = scoring.open_inputs(fasta=small_fasta)
     assert (inputs.n, inputs.n_total) == (7, 7)
-    summary = scoring.score(str(MODEL), inputs, output=tmp_path / "s.h5", k=K,
-                            batch_size=3 * K, progress=lambda d, t: seen.append((d, t)))
+    summary = scoring.score(str(MODEL), inputs, tmp_path / 's.h5', reference=ReferenceSpec(k=K),
+                            engine=scoring.EngineSpec(batch_size=3 * K), progress=lambda d,
+                            t: seen.append((d, t)))
     assert seen == [(3, 7), (6, 7), (7, 7)]
     assert summary.n_regions == 7 and summary.tasks == ["both", "gata", "tal"]
     from dnalift.sequences import one_hot_encode
@@ -94,8 +98,8 @@ def test_score_fasta_matches_engine(small_fasta, tmp_path):
             np.testing.assert_allclose(g["prediction"][:], att.prediction[:, t], rtol=1e-5,
                                        atol=1e-6)
         assert f["hyp_scores"].id == f["tasks/both/hyp_scores"].id
-        a = writers.read_attrs(f)
-        assert a["model_sha256"] == writers.file_sha256(MODEL)
+        a = scorefile.read_attrs(f)
+        assert a["model_sha256"] == file_sha256(MODEL)
         assert (a["mode"], a["reference"], a["n_references"], a["seed"]) == \
             ("genomics_default", "shuffle", K, 0)
         assert a["tasks"] == ["both", "gata", "tal"] and a["n_total"] == 7
@@ -105,10 +109,10 @@ def test_score_fasta_matches_engine(small_fasta, tmp_path):
 
 
 def test_task_selection_by_name_and_index(small_fasta, tmp_path):
-    scoring.score(str(MODEL), scoring.open_inputs(fasta=small_fasta), output=tmp_path / "t.h5",
-                  k=K, tasks=["tal", "1"])
+    scoring.score(str(MODEL), scoring.open_inputs(fasta=small_fasta), tmp_path / 't.h5',
+                  reference=ReferenceSpec(k=K), engine=scoring.EngineSpec(tasks=['tal', '1']))
     with h5py.File(tmp_path / "t.h5", "r") as f:
-        assert writers.read_attrs(f)["tasks"] == ["tal", "gata"]
+        assert scorefile.read_attrs(f)["tasks"] == ["tal", "gata"]
         tal = f["hyp_scores"][:]
     with h5py.File(tmp_path / "t.h5", "r") as f:
         assert f["hyp_scores"].id == f["tasks/tal/hyp_scores"].id
@@ -116,16 +120,17 @@ def test_task_selection_by_name_and_index(small_fasta, tmp_path):
     _, att = expected(one_hot_encode([s for _, s in _records(TEST_FA, 7)]), tasks=[2])
     np.testing.assert_allclose(tal, att.hypothetical[:, 0], rtol=1e-5, atol=1e-6)
     with pytest.raises(InputError, match="nope"):
-        scoring.score(str(MODEL), scoring.open_inputs(fasta=small_fasta),
-                      output=tmp_path / "u.h5", k=K, tasks=["nope"])
+        scoring.score(str(MODEL), scoring.open_inputs(fasta=small_fasta), tmp_path / 'u.h5',
+                      reference=ReferenceSpec(k=K), engine=scoring.EngineSpec(tasks=['nope']))
     assert not (tmp_path / "u.h5").exists()
 
 
 def test_bed_bigwig_minus_strand_and_overlap(genome, tmp_path):
     fa, bed = genome
     summary = scoring.score(str(MODEL), scoring.open_inputs(bed=bed, genome=fa),
-                            output=tmp_path / "b.h5", bigwig=tmp_path / "b.bw", k=K,
-                            batch_size=2 * K)
+                            scoring.OutputSpec(tmp_path / 'b.h5', bigwig=tmp_path / 'b.bw'),
+                            reference=ReferenceSpec(k=K),
+                            engine=scoring.EngineSpec(batch_size=2 * K))
     assert summary.n_regions == 5
     from dnalift.sequences import fetch_regions, one_hot_encode, read_bed
     seqs = [s for _, s in fetch_regions(fa, read_bed(bed))]
@@ -136,7 +141,7 @@ def test_bed_bigwig_minus_strand_and_overlap(genome, tmp_path):
         contrib = f["contrib_scores"][:]
         np.testing.assert_allclose(contrib, att.actual[:, 0], rtol=1e-5, atol=1e-6)
         assert list(f["coords/strand"].asstr()[:]) == ["+", "-", "+", "-", "+"]
-        assert writers.read_chrom_sizes(f) == {"chrA": 1000, "chrB": 600}
+        assert scorefile.read_chrom_sizes(f) == {"chrA": 1000, "chrB": 600}
     bw = pyBigWig.open(str(tmp_path / "b.bw"))
     assert bw.chroms() == {"chrA": 1000, "chrB": 600}
     v = np.array(bw.values("chrA", 0, 1000))
@@ -154,18 +159,17 @@ def test_bed_bigwig_minus_strand_and_overlap(genome, tmp_path):
 
 def test_shards_merge_to_the_unsharded_run(genome, tmp_path):
     fa, bed = genome
-    opts = dict(k=K, batch_size=2 * K)
-    scoring.score(str(MODEL), scoring.open_inputs(bed=bed, genome=fa), output=tmp_path / "u.h5",
-                  bigwig=tmp_path / "u.bw", **opts)
+    opts = dict(reference=ReferenceSpec(k=K), engine=scoring.EngineSpec(batch_size=2 * K))
+    scoring.score(str(MODEL), scoring.open_inputs(bed=bed, genome=fa),
+                  scoring.OutputSpec(tmp_path / 'u.h5', bigwig=tmp_path / 'u.bw'), **opts)
     parts = []
     for i in (1, 2, 3):
         inputs = scoring.open_inputs(bed=bed, genome=fa, shard=(i, 3))
         assert (inputs.start, inputs.stop) == [(0, 1), (1, 3), (3, 5)][i - 1]
-        parts.append(scoring.score(str(MODEL), inputs, output=tmp_path / f"p{i}.h5",
-                                   **opts).output)
-    writers.merge_shards(parts, tmp_path / "m.h5", tmp_path / "m.bw")
+        parts.append(scoring.score(str(MODEL), inputs, tmp_path / f'p{i}.h5', **opts).output)
+    scorefile.merge_shards(parts, tmp_path / "m.h5", tmp_path / "m.bw")
     with h5py.File(tmp_path / "u.h5", "r") as a, h5py.File(tmp_path / "m.h5", "r") as b:
-        for name in writers.row_datasets(a):
+        for name in scorefile.row_datasets(a):
             np.testing.assert_array_equal(a[name][:], b[name][:], err_msg=name)
     u, m = pyBigWig.open(str(tmp_path / "u.bw")), pyBigWig.open(str(tmp_path / "m.bw"))
     for chrom, size in u.chroms().items():
@@ -174,13 +178,16 @@ def test_shards_merge_to_the_unsharded_run(genome, tmp_path):
 
 def test_rerun_is_a_noop_and_failure_leaves_nothing(small_fasta, tmp_path):
     out = tmp_path / "r.h5"
-    scoring.score(str(MODEL), scoring.open_inputs(fasta=small_fasta), output=out, k=K)
+    scoring.score(str(MODEL), scoring.open_inputs(fasta=small_fasta), out,
+                  reference=ReferenceSpec(k=K))
     stamp = out.stat().st_mtime_ns
-    again = scoring.score(str(MODEL), scoring.open_inputs(fasta=small_fasta), output=out, k=K)
+    again = scoring.score(str(MODEL), scoring.open_inputs(fasta=small_fasta), out,
+                          reference=ReferenceSpec(k=K))
     assert again.skipped and out.stat().st_mtime_ns == stamp
     # a missing bigWig is made from the finished HDF5 file without rescoring
-    again = scoring.score(str(MODEL), scoring.open_inputs(fasta=small_fasta), output=out,
-                          bigwig=tmp_path / "r.bw", k=K)
+    again = scoring.score(str(MODEL), scoring.open_inputs(fasta=small_fasta),
+                          scoring.OutputSpec(out, bigwig=tmp_path / 'r.bw'),
+                          reference=ReferenceSpec(k=K))
     assert again.skipped and out.stat().st_mtime_ns == stamp
     bw = pyBigWig.open(str(tmp_path / "r.bw"))
     with h5py.File(out, "r") as f:
@@ -192,16 +199,18 @@ def test_rerun_is_a_noop_and_failure_leaves_nothing(small_fasta, tmp_path):
         raise KeyboardInterrupt  # e.g. Ctrl-C in the middle of a job
     with pytest.raises(KeyboardInterrupt):
         scoring.score(str(MODEL), scoring.open_inputs(fasta=small_fasta),
-                      output=tmp_path / "k.h5", bigwig=tmp_path / "k.bw", k=K,
-                      batch_size=2 * K, progress=fail_after_first_batch, force=True)
+                      scoring.OutputSpec(tmp_path / 'k.h5', bigwig=tmp_path / 'k.bw', force=True),
+                      reference=ReferenceSpec(k=K), engine=scoring.EngineSpec(batch_size=2 * K),
+                      progress=fail_after_first_batch)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.bw", "r.h5"]
 
 
 def test_float16_storage(small_fasta, tmp_path):
-    scoring.score(str(MODEL), scoring.open_inputs(fasta=small_fasta), output=tmp_path / "h.h5",
-                  k=K, float16=True)
-    scoring.score(str(MODEL), scoring.open_inputs(fasta=small_fasta), output=tmp_path / "f.h5",
-                  k=K)
+    scoring.score(str(MODEL), scoring.open_inputs(fasta=small_fasta),
+                  scoring.OutputSpec(tmp_path / 'h.h5', float16=True),
+                  reference=ReferenceSpec(k=K))
+    scoring.score(str(MODEL), scoring.open_inputs(fasta=small_fasta), tmp_path / 'f.h5',
+                  reference=ReferenceSpec(k=K))
     with h5py.File(tmp_path / "h.h5", "r") as h, h5py.File(tmp_path / "f.h5", "r") as f:
         assert h["hyp_scores"].dtype == np.float16 and h["input_seqs"].dtype == np.float16
         np.testing.assert_array_equal(h["hyp_scores"][:], f["hyp_scores"][:].astype(np.float16))

@@ -1,4 +1,4 @@
-"""Tests of the simulated GATA/TAL data set (dnalift.simulate)."""
+"""Tests of the simulated GATA/TAL data set (dnalift.simulated.simulate)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from dnalift import motifs as mo
-from dnalift import simulate as sim
+from dnalift import meme, pwm
+from dnalift.simulated import simulate as sim
 
 SHIPPED = sim.default_motif_path().parent
 
@@ -80,14 +80,14 @@ def test_background_composition(data):
 def test_embedded_sites_score_high_on_their_strand(data, motifs):
     seqs = dict(zip(data.names, data.sequences))
     for name, motif in motifs.items():
-        lo = mo.log_odds_matrix(motif, sim.BACKGROUND)
-        cut = mo.score_threshold(lo, sim.BACKGROUND, 1e-3)
+        lo = pwm.log_odds_matrix(motif, sim.BACKGROUND)
+        cut = pwm.score_threshold(lo, sim.BACKGROUND, 1e-3)
         emb = data.embedded[data.embedded["motif"] == name]
         scores = []
         for r in emb.itertuples():
             assert seqs[r.name][r.start:r.end] == r.sequence
             assert r.end - r.start == motif.width
-            s = mo.scan(_onehot(r.sequence), lo)[0, 0]
+            s = pwm.scan(_onehot(r.sequence), lo)[0, 0]
             scores.append(s[0] if r.strand == "+" else s[1])
         scores = np.array(scores)
         assert scores.min() >= cut  # every instance passes the p <= 1e-3 hit threshold
@@ -105,8 +105,8 @@ def test_instances_do_not_overlap_and_use_both_strands(data):
 
 def test_meme_round_trip_through_biopython(tmp_path, motifs):
     path = tmp_path / "m.meme"
-    mo.write_meme(path, list(motifs.values()), sim.BACKGROUND, source="test", url="http://x")
-    back, bg = mo.read_meme(path)
+    meme.write_meme(path, list(motifs.values()), sim.BACKGROUND, source="test", url="http://x")
+    back, bg = meme.read_meme(path)
     assert list(back) == list(motifs)
     np.testing.assert_allclose(bg, sim.BACKGROUND)
     for name, motif in motifs.items():
@@ -117,7 +117,7 @@ def test_meme_round_trip_through_biopython(tmp_path, motifs):
 
 def test_encode_source_file_matches_shipped_meme(tmp_path):
     """The shipped MEME file holds the ENCODE matrices with integral nsites."""
-    shipped, bg = mo.read_meme(SHIPPED / "motifs.meme")
+    shipped, bg = meme.read_meme(SHIPPED / "motifs.meme")
     assert {m: (v.width, v.nsites) for m, v in shipped.items()} == {
         "GATA_disc1": (10, 189), "TAL1_known1": (16, 100)}
     np.testing.assert_allclose(bg, sim.BACKGROUND)

@@ -45,7 +45,7 @@ WORKFLOW_DIR = (
 def shipped_model():
     """The example model committed with dnalift (data/simulated/model.h5): from the
     workflow's checkout, else from the checkout of the installed dnalift package."""
-    from dnalift.simulate import default_motif_path
+    from dnalift.simulated.simulate import default_motif_path
 
     candidates = [os.path.join(d, "data", "simulated", "model.h5")
                   for d in (WORKFLOW_DIR,) if d is not None]

@@ -1,4 +1,5 @@
-"""Reproducible training of the example model on the simulated GATA/TAL task.
+"""Reproducible training of the example model on the simulated GATA/TAL task (simulated
+data -> model file, the input of ``dnalift score``).
 
 Architecture (Keras 3, about 10k parameters; "same" padding so every base is seen)::
 
@@ -21,7 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
-from dnalift import simulate as sim
+from dnalift.simulated import simulate as sim
 from dnalift.errors import InputError
 from dnalift.fileio import atomic_output, write_text
 

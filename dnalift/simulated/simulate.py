@@ -1,4 +1,5 @@
-"""The simulated TF-binding task of the DeepLIFT paper (GATA_disc1 and TAL1_known1).
+"""The simulated TF-binding task of the DeepLIFT paper (GATA_disc1 and TAL1_known1): the data
+set at the start of the simulated workflow (simulate -> train -> score -> motifs).
 
 Sequences of length L are drawn base by base from a background distribution (A, C, G, T =
 0.3, 0.2, 0.2, 0.3); motif instances are sampled column by column from the two ENCODE
@@ -30,10 +31,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from dnalift import motifs as motifs_mod
+from dnalift import meme
 from dnalift.errors import InputError
 from dnalift.fileio import write_text
-from dnalift.motifs import Motif
+from dnalift.meme import Motif
 from dnalift.sequences import ALPHABET, reverse_complement_str
 
 BACKGROUND = (0.3, 0.2, 0.2, 0.3)
@@ -91,7 +92,7 @@ class Simulation:
 
 def default_motif_path() -> Path:
     """The shipped ``data/simulated/motifs.meme`` of this checkout."""
-    return Path(__file__).resolve().parent.parent / "data" / "simulated" / "motifs.meme"
+    return Path(__file__).resolve().parents[2] / "data" / "simulated" / "motifs.meme"
 
 
 def load_motifs(path: str | os.PathLike | None = None) -> dict[str, Motif]:
@@ -103,7 +104,7 @@ def load_motifs(path: str | os.PathLike | None = None) -> dict[str, Motif]:
         The file lacks one of the two motifs.
     """
     path = default_motif_path() if path is None else path
-    found, _ = motifs_mod.load_motifs(path)
+    found, _ = meme.load_motifs(path)
     missing = [m for m in MOTIF_NAMES if m not in found]
     if missing:
         raise InputError(f"{path}: lacks motif {', '.join(missing)}")
@@ -252,7 +253,7 @@ def write_simulation(sim: Simulation, outdir: str | os.PathLike,
     write_text(outdir / "simulation.json", json.dumps(meta, indent=2) + "\n")
     written["simulation.json"] = outdir / "simulation.json"
     if motifs is not None:
-        motifs_mod.write_meme(outdir / "motifs.meme", motifs, sim.config.background,
+        meme.write_meme(outdir / "motifs.meme", motifs, sim.config.background,
                               source=PROVENANCE, url=PROVENANCE_URL)
         written["motifs.meme"] = outdir / "motifs.meme"
     return written

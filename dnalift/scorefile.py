@@ -1,22 +1,29 @@
-"""Output files of ``dnalift score``: HDF5 score files, bigWig tracks, merging of shards.
+"""The dnalift score file: the one owner of the HDF5 schema (engine -> sinks -> this file
+-> readers: motifs, plots, bigWig, merge).
 
-Every file is written under a temporary name in its final directory
-(``.NAME.PID.tmp``) and renamed when complete, so an interrupted job never
-leaves a file that looks finished.
+It holds the writer (:class:`HDF5Writer`, streaming batches), the attribute set
+(:class:`JobAttributes`), the lazy reader (:class:`ScoreFile`: opens the file once and reads
+rows / tasks on demand), the bigWig derived from a finished file (:func:`bigwig_from_h5`) and
+the merge of ``--shard`` files (:func:`merge_shards`). Files are written under a temporary
+name and renamed when complete (:mod:`dnalift.fileio`).
 
-HDF5 layout (N regions of length L, T selected tasks, K references)::
+Layout (N regions of length L, T selected tasks, K references)::
 
     /hyp_scores        (N, L, 4)  hard link to /tasks/<first task>/hyp_scores (tfmodisco-lite)
     /contrib_scores    (N, L)     hard link to /tasks/<first task>/contrib_scores
     /input_seqs        (N, L, 4)  one-hot, ACGT, float32 (float16 with float16=True)
-    /tasks/<label>/hyp_scores      (N, L, 4) hypothetical contributions
-    /tasks/<label>/contrib_scores  (N, L)    actual contributions of the observed bases
-    /tasks/<label>/delta           (N, K)    target(x) - target(reference k)
-    /tasks/<label>/residual        (N, K)    sum of contributions - delta
-    /tasks/<label>/prediction      (N,)      target (pre-activation) at x
-    /tasks/<label>/output          (N,)      model output at x (when available)
+    /tasks/<key>/hyp_scores      (N, L, 4) hypothetical contributions
+    /tasks/<key>/contrib_scores  (N, L)    actual contributions of the observed bases
+    /tasks/<key>/delta           (N, K)    target(x) - target(reference k)
+    /tasks/<key>/residual        (N, K)    sum of contributions - delta
+    /tasks/<key>/prediction      (N,)      target (pre-activation) at x
+    /tasks/<key>/output          (N,)      model output at x (when available)
     /coords/{chrom,start,end,strand,name}  (N,) region coordinates (0-based half-open)
     /chrom_sizes/{name,size}                chromosome sizes for bigWig headers
+
+``<key>`` is the task label with ``/`` replaced (:func:`task_key`); the group's ``label``
+attribute holds the label and the root ``task_keys`` attribute the task order. Root
+attributes: :class:`JobAttributes` plus ``task_keys`` and ``n_regions``.
 
 Score arrays are in the orientation the model saw (minus-strand regions reverse
 complemented); bigWig tracks flip them back to genome orientation.
@@ -25,32 +32,66 @@ complemented); bigWig tracks flip them back to genome orientation.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
-import tempfile
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import h5py
 import numpy as np
 
+from dnalift import __version__
+from dnalift.bigwig import write_bigwig_rows
 from dnalift.errors import InputError
-from dnalift.fileio import AtomicPath, atomic_output, check_output_path, file_sha256, temp_path
+from dnalift.fileio import AtomicPath, atomic_output, check_output_path
 
 #: Largest HDF5 chunk in bytes (chunks hold whole regions).
 CHUNK_BYTES = 4 << 20
 #: HDF5 chunk cache per open file (holds partly written chunks of every dataset).
 CACHE_BYTES = 64 << 20
-#: Bases handled at once when resolving overlaps for bigWig (bounds memory).
-OVERLAP_WINDOW = 1 << 20
 #: Attributes that differ between the shards of one job.
 SHARD_ATTRS = ("shard_index", "shard_count", "shard_start", "shard_stop", "command_line")
 #: Attributes that must agree between all shards of one job.
 JOB_ATTRS = ("dnalift_version", "model_sha256", "mode", "target_output", "tasks",
              "reference", "n_references", "seed", "n_total", "shard_count")
 
+
 _STR = h5py.string_dtype("utf-8")
+
+
+@dataclass(frozen=True)
+class JobAttributes:
+    """The root attributes of a score file: what was scored, how, and which shard.
+
+    ``shard_index`` is 1-based; rows ``[shard_start, shard_stop)`` of ``n_total`` input
+    regions are in the file. ``reference_freqs`` / ``reference_fasta`` are set only for the
+    ``frequency`` / ``fasta`` reference kinds.
+    """
+
+    mode: str
+    tasks: list[str]
+    reference: str
+    n_references: int
+    n_total: int
+    shard_index: int = 1
+    shard_count: int = 1
+    shard_start: int = 0
+    shard_stop: int = 0
+    seed: int = 0
+    reference_freqs: list[float] = field(default_factory=list)
+    reference_fasta: str = ""
+    model_sha256: str = ""
+    target_output: str = ""
+    source: str = ""
+    command_line: str = ""
+    score_dtype: str = "float32"
+    dnalift_version: str = __version__
+
+    def as_dict(self) -> dict[str, Any]:
+        """The attributes to store, with the fixed conventions of the layout."""
+        return {**asdict(self), "input_seqs_order": "ACGT",
+                "coordinates": "0-based half-open; scores in model orientation (minus strand "
+                               "reverse-complemented)"}
 
 
 def task_key(label: str) -> str:
@@ -95,7 +136,7 @@ class HDF5Writer:
     """
 
     def __init__(self, path: str | os.PathLike, *, n: int, length: int, tasks: Sequence[str],
-                 n_references: int, attrs: Mapping[str, Any],
+                 n_references: int, attrs: "JobAttributes | Mapping[str, Any]",
                  chrom_sizes: Mapping[str, int] | None = None, float16: bool = False,
                  batch_rows: int = 256, compression: str | None = "gzip",
                  with_output: bool = True) -> None:
@@ -114,6 +155,8 @@ class HDF5Writer:
                            k=int(n_references), float16=float16,
                            chunk_rows=_chunk_rows(self.length, batch_rows),
                            compression=compression, with_output=with_output)
+            if isinstance(attrs, JobAttributes):
+                attrs = attrs.as_dict()
             write_attrs(self._file, {**attrs,
                                      "task_keys": [task_key(t) for t in self.tasks]})
             if chrom_sizes is not None:
@@ -278,202 +321,206 @@ def read_attrs(f: h5py.File) -> dict[str, Any]:
     return out
 
 
+# --------------------------------------------------------------------------- reader
+def _decode(values) -> list[str]:
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+
+
+Rows = "int | slice | Sequence[int]"
+
+
+class ScoreFile:
+    """Lazy reader of a score file: opens it once, reads rows and tasks on demand.
+
+    Only the names (``coords/name``) are read when opening; score arrays are read row by
+    row, so drawing one sequence reads one row. Files with only a root ``contrib_scores``
+    ``(N, L)`` (or ``(N, T, L)``) and ``input_seqs`` are read as well (task labels from the
+    ``tasks`` or ``target`` attribute).
+
+    Parameters
+    ----------
+    path : path-like
+
+    Raises
+    ------
+    InputError
+        Missing file, not HDF5, missing datasets or inconsistent shapes.
+
+    Examples
+    --------
+    >>> with ScoreFile("scores.h5") as sf:            # doctest: +SKIP
+    ...     i = sf.index("seq00001")
+    ...     x, a = sf.sequences(i), sf.actual(i, task=0)   # (L, 4), (L,)
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise InputError(f"{path}: HDF5 file not found")
+        try:
+            self._file = h5py.File(self.path, "r")
+        except OSError as err:
+            raise InputError(f"{path}: not an HDF5 file ({err})") from None
+        try:
+            self._index()
+        except BaseException:
+            self._file.close()
+            raise
+
+    def _index(self) -> None:
+        f = self._file
+        if "input_seqs" not in f:
+            raise InputError(f"{self.path}: no dataset input_seqs")
+        self._x = f["input_seqs"]
+        self.attrs = read_attrs(f)
+        if "tasks" in f and isinstance(f["tasks"], h5py.Group):
+            keys = _decode(np.atleast_1d(f.attrs["task_keys"])) if "task_keys" in f.attrs \
+                else list(f["tasks"].keys())
+            self.tasks = [str(f["tasks"][k].attrs.get("label", k)) for k in keys]
+            self.task_keys = keys
+            self._actual = [(f[f"tasks/{k}/contrib_scores"], None) for k in keys]
+        elif "contrib_scores" in f:
+            ds = f["contrib_scores"]
+            labels = _decode(np.atleast_1d(f.attrs.get("tasks", f.attrs.get("target", "task0"))))
+            if ds.ndim == 2:
+                labels, self._actual = labels[:1], [(ds, None)]
+            else:
+                self._actual = [(ds, t) for t in range(ds.shape[1])]
+            self.tasks, self.task_keys = labels, [task_key(t) for t in labels]
+        else:
+            raise InputError(f"{self.path}: no contrib_scores dataset")
+        n, length = self._x.shape[0], self._x.shape[1]
+        self.names = _decode(f["coords/name"][...]) if "coords/name" in f else \
+            [f"seq{i}" for i in range(n)]
+        shapes = {ds.shape[0] for ds, _ in self._actual} | {len(self.names)}
+        if shapes != {n} or any(ds.shape[-1] != length for ds, _ in self._actual) or \
+                len(self._actual) != len(self.tasks):
+            raise InputError(f"{self.path}: contrib_scores {self._actual[0][0].shape}, "
+                             f"input_seqs {self._x.shape} and {len(self.names)} names disagree")
+        self._rows = {name: i for i, name in reversed(list(enumerate(self.names)))}
+
+    # ------------------------------------------------------------------ metadata
+    @property
+    def n(self) -> int:
+        """Number of regions N."""
+        return int(self._x.shape[0])
+
+    @property
+    def length(self) -> int:
+        """Sequence length L."""
+        return int(self._x.shape[1])
+
+    @property
+    def mode(self) -> str:
+        """The engine mode that made the scores (``"contrib"`` if not recorded)."""
+        return str(self.attrs.get("mode", "contrib"))
+
+    @property
+    def chunk_rows(self) -> int:
+        """Rows per stored chunk of the contribution arrays (a good read block)."""
+        ds = self._actual[0][0]
+        return max(1, ds.chunks[0] if ds.chunks else 1024)
+
+    def index(self, name: str) -> int:
+        """Row of the (first) sequence called ``name``; InputError if there is none."""
+        if name not in self._rows:
+            raise InputError(f"{self.path}: no sequence named {name}")
+        return self._rows[name]
+
+    def task_index(self, task: str | int | None = None) -> int:
+        """Position of a task given by label, key or index (None: the first task)."""
+        if task is None:
+            return 0
+        for labels in (self.tasks, self.task_keys):
+            if str(task) in labels:
+                return labels.index(str(task))
+        if isinstance(task, (int, np.integer)) and 0 <= task < len(self.tasks):
+            return int(task)
+        raise InputError(f"{self.path}: no task {task!r} (tasks: {', '.join(self.tasks)})")
+
+    def coords(self) -> dict[str, np.ndarray]:
+        """``(N,)`` arrays ``chrom, start, end, strand`` (and ``name``)."""
+        f = self._file
+        return {"chrom": f["coords/chrom"].asstr()[:], "start": f["coords/start"][:],
+                "end": f["coords/end"][:], "strand": f["coords/strand"].asstr()[:],
+                "name": np.asarray(self.names, dtype=object)}
+
+    def chrom_sizes(self) -> dict[str, int] | None:
+        """Stored chromosome sizes (bigWig header order), or None."""
+        return read_chrom_sizes(self._file)
+
+    # ------------------------------------------------------------------ rows
+    def sequences(self, rows: Any = slice(None)) -> np.ndarray:
+        """One-hot ``(n, L, 4)`` float32 of ``rows`` (``(L, 4)`` for an int row)."""
+        return np.asarray(self._x[rows], dtype=np.float32)
+
+    def actual(self, rows: Any = slice(None), task: str | int | None = None,
+               all_tasks: bool = False) -> np.ndarray:
+        """Actual contributions of ``rows``: ``(n, L)`` of one task (``(L,)`` for an int
+        row), or ``(n, T, L)`` float64 with ``all_tasks``."""
+        if all_tasks:
+            return np.stack([self._read(t, rows) for t in range(len(self.tasks))], axis=1)
+        return self._read(self.task_index(task), rows)
+
+    def _read(self, t: int, rows: Any) -> np.ndarray:
+        ds, column = self._actual[t]
+        values = ds[rows] if column is None else ds[rows, column]
+        return np.asarray(values, dtype=np.float64)
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> "ScoreFile":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+@dataclass
+class ScoredSequences:
+    """Sequences with their actual contributions, read whole (motif scans need every row).
+
+    Attributes
+    ----------
+    names : list[str]
+        ``N`` sequence names.
+    x : np.ndarray
+        ``(N, L, 4)`` one-hot sequences.
+    contributions : dict[str, np.ndarray]
+        method label -> ``(N, T, L)`` actual contributions.
+    tasks : list[str]
+        ``T`` task labels.
+    """
+
+    names: list[str]
+    x: np.ndarray
+    contributions: dict[str, np.ndarray]
+    tasks: list[str]
+
+
+def read_scores_h5(path: str | os.PathLike, label: str | None = None) -> ScoredSequences:
+    """Every sequence and contribution of a score file (method label: ``label`` or the
+    file's ``mode`` attribute). See :class:`ScoreFile` for the layouts read."""
+    with ScoreFile(path) as sf:
+        return ScoredSequences(list(sf.names), sf.sequences(),
+                               {label or sf.mode: sf.actual(all_tasks=True)}, list(sf.tasks))
+
+
 # --------------------------------------------------------------------------- bigWig
-@dataclass(frozen=True)
-class Segment:
-    """Bases ``[start, end)`` of ``chrom`` whose bigWig value comes from region ``row``."""
-
-    chrom: str
-    start: int
-    end: int
-    row: int
-
-
-def owned_segments(starts: np.ndarray, ends: np.ndarray, rows: np.ndarray,
-                   window: int = OVERLAP_WINDOW) -> list[tuple[int, int, int]]:
-    """Resolve overlaps on one chromosome: each base goes to the covering region whose
-    centre is nearest; ties go to the region earlier in input order (smaller row).
-
-    Parameters
-    ----------
-    starts, ends : np.ndarray
-        ``(M,)`` region coordinates (0-based half-open) on one chromosome.
-    rows : np.ndarray
-        ``(M,)`` input order of each region (row in the HDF5 file).
-    window : int
-        Bases resolved at once; memory is ``O(window)``.
-
-    Returns
-    -------
-    list of (start, end, row)
-        Non-overlapping segments sorted by start; every covered base is in exactly one.
-    """
-    order = np.lexsort((rows, starts))
-    starts, ends, rows = starts[order], ends[order], rows[order]
-    twice_centre = starts + ends
-    segments: list[tuple[int, int, int]] = []
-    active: list[int] = []
-    i, m = 0, len(starts)
-    pos = int(starts[0]) if m else 0
-    while i < m or active:
-        if not active:
-            pos = max(pos, int(starts[i]))
-        hi = pos + window
-        while i < m and starts[i] < hi:
-            active.append(i)
-            i += 1
-        hi = min(hi, int(ends[active].max()))  # no work past the last covered base
-        size = hi - pos
-        if size <= 0:  # only empty regions left
-            active, pos = [], max(pos, hi)
-            continue
-        best = np.full(size, np.iinfo(np.int64).max, dtype=np.int64)
-        owner = np.full(size, -1, dtype=np.int64)
-        pos2 = 2 * np.arange(pos, hi, dtype=np.int64) + 1  # twice the base midpoints
-        for j in sorted(active, key=lambda a: rows[a]):
-            a, b = max(int(starts[j]), pos) - pos, min(int(ends[j]), hi) - pos
-            if a >= b:
-                continue
-            dist = np.abs(pos2[a:b] - twice_centre[j])
-            better = dist < best[a:b]
-            best[a:b][better] = dist[better]
-            owner[a:b][better] = rows[j]
-        change = np.flatnonzero(np.diff(owner)) + 1
-        bounds = np.concatenate(([0], change, [size]))
-        for a, b in zip(bounds[:-1], bounds[1:]):
-            if owner[a] >= 0:
-                segments.append((pos + int(a), pos + int(b), int(owner[a])))
-        active = [j for j in active if ends[j] > hi]
-        pos = hi
-    return segments
-
-
-RowReader = Callable[[int, int], np.ndarray]
-
-
-def write_bigwig_rows(path: str | os.PathLike, chroms: np.ndarray, starts: np.ndarray,
-                      ends: np.ndarray, strands: np.ndarray, read_rows: RowReader,
-                      chrom_sizes: Mapping[str, int], *, block_rows: int = 1024) -> Path:
-    """Write per-base contributions of N regions to a bigWig (atomically).
-
-    Memory is ``O(N)`` for coordinates plus one block of rows; the values are staged
-    in a temporary on-disk array (float32, one value per covered base) laid out in
-    genome order, then added to the bigWig chromosome by chromosome.
-
-    Parameters
-    ----------
-    chroms, starts, ends, strands : np.ndarray
-        ``(N,)`` region coordinates; minus-strand values are flipped to genome order.
-    read_rows : callable
-        ``read_rows(lo, hi) -> (hi - lo, L)`` actual contributions of rows ``lo:hi``
-        in model orientation.
-    chrom_sizes : mapping
-        bigWig header, in order.
-    """
-    import pyBigWig
-
-    chroms = np.asarray(chroms).astype(str)
-    starts, ends = np.asarray(starts, np.int64), np.asarray(ends, np.int64)
-    strands = np.asarray(strands).astype(str)
-    n = len(chroms)
-    order = np.argsort(chroms, kind="stable")
-    names, first = np.unique(chroms[order], return_index=True)
-    groups = dict(zip(names, np.split(order, first[1:]))) if n else {}
-    unknown = sorted(set(groups) - set(chrom_sizes))
-    if unknown:
-        raise InputError(f"{path}: chromosome {unknown[0]!r} of the scored regions is not in "
-                         f"the chromosome sizes ({len(unknown)} missing)")
-    segments: list[Segment] = []
-    for c, size in chrom_sizes.items():
-        idx = groups.get(c)
-        if idx is None:
-            continue
-        if (ends[idx] > size).any() or (starts[idx] < 0).any():
-            raise InputError(f"{path}: a region on {c} lies outside [0, {size})")
-        segments += [Segment(c, a, b, r) for a, b, r in owned_segments(starts[idx], ends[idx],
-                                                                       idx)]
-    offsets = np.cumsum([0] + [s.end - s.start for s in segments])
-    by_row: dict[int, list[int]] = {}
-    for si, s in enumerate(segments):
-        by_row.setdefault(s.row, []).append(si)
-
-    with tempfile.TemporaryDirectory(dir=Path(path).parent, prefix=".dnalift-bw-") as tmpdir:
-        stage = np.lib.format.open_memmap(Path(tmpdir) / "values.npy", mode="w+",
-                                          dtype=np.float32, shape=(max(1, int(offsets[-1])),))
-        for lo in range(0, n, block_rows):
-            hi = min(n, lo + block_rows)
-            values = np.asarray(read_rows(lo, hi), dtype=np.float32)
-            for r in range(lo, hi):
-                row = values[r - lo]
-                if row.shape[0] != ends[r] - starts[r]:
-                    raise InputError(f"{path}: region {r} has {row.shape[0]} scores for "
-                                     f"{ends[r] - starts[r]} bases")
-                if strands[r] == "-":
-                    row = row[::-1]
-                for si in by_row.get(r, ()):
-                    s = segments[si]
-                    stage[offsets[si]:offsets[si + 1]] = row[s.start - starts[r]:s.end - starts[r]]
-        with atomic_output(path) as tmp:
-            bw = pyBigWig.open(str(tmp), "w")
-            try:
-                bw.addHeader([(c, int(size)) for c, size in chrom_sizes.items()])
-                _add_runs(bw, segments, offsets, stage)
-            finally:
-                bw.close()
-        del stage
-    return Path(path)
-
-
-def _add_runs(bw: Any, segments: Sequence[Segment], offsets: np.ndarray, stage: np.ndarray,
-              max_run: int = 1 << 20) -> None:
-    """Add staged values as fixed-step runs, merging genome-contiguous segments."""
-    i = 0
-    while i < len(segments):
-        j = i + 1
-        while (j < len(segments) and segments[j].chrom == segments[i].chrom
-               and segments[j].start == segments[j - 1].end):
-            j += 1
-        chrom, start = segments[i].chrom, segments[i].start
-        lo, hi = int(offsets[i]), int(offsets[j])
-        for a in range(lo, hi, max_run):
-            b = min(hi, a + max_run)
-            bw.addEntries(chrom, start + (a - lo), values=np.ascontiguousarray(stage[a:b],
-                          dtype=np.float64), span=1, step=1)
-        i = j
-
-
-def write_bigwig(path: str | os.PathLike, regions: Sequence[Any], actual: np.ndarray,
-                 chrom_sizes: Mapping[str, int]) -> Path:
-    """Write in-memory per-base contributions ``actual`` ``(N, L)`` of ``regions`` to a bigWig.
-
-    Overlaps: each base takes the value of the covering region with the nearest centre
-    (ties: the earlier region); minus-strand rows are flipped to genome orientation.
-    """
-    actual = np.asarray(actual)
-    return write_bigwig_rows(path, np.array([r.chrom for r in regions], dtype=object),
-                             np.array([r.start for r in regions]),
-                             np.array([r.end for r in regions]),
-                             np.array([r.strand for r in regions], dtype=object),
-                             lambda lo, hi: actual[lo:hi], chrom_sizes)
-
-
 def bigwig_from_h5(h5_path: str | os.PathLike, bw_path: str | os.PathLike, *,
                    task: str | None = None,
                    chrom_sizes: Mapping[str, int] | None = None) -> Path:
-    """Write the bigWig of one task (default: the first) of a dnalift HDF5 file."""
-    with h5py.File(h5_path, "r") as f:
-        sizes = chrom_sizes or read_chrom_sizes(f)
+    """Write the bigWig of one task (default: the first) of a score file, streaming rows."""
+    with ScoreFile(h5_path) as sf:
+        sizes = chrom_sizes or sf.chrom_sizes()
         if sizes is None:
             raise InputError(f"{h5_path}: no chromosome sizes stored; pass chrom_sizes")
-        key = task_key(task) if task is not None else None
-        name = "contrib_scores" if key is None else f"tasks/{key}/contrib_scores"
-        if name not in f:
-            raise InputError(f"{h5_path}: no task {task!r} (tasks: {list(f['tasks'])})")
-        ds = f[name]
-        return write_bigwig_rows(bw_path, f["coords/chrom"].asstr()[:], f["coords/start"][:],
-                                 f["coords/end"][:], f["coords/strand"].asstr()[:],
-                                 lambda lo, hi: ds[lo:hi], sizes,
-                                 block_rows=max(1, ds.chunks[0] if ds.chunks else 1024))
+        t = sf.task_index(task)
+        c = sf.coords()
+        return write_bigwig_rows(bw_path, c["chrom"], c["start"], c["end"], c["strand"],
+                                 lambda lo, hi: sf.actual(slice(lo, hi), t), sizes,
+                                 block_rows=sf.chunk_rows)
 
 
 # --------------------------------------------------------------------------- merge
@@ -579,7 +626,6 @@ def merge_shards(paths: Sequence[str | os.PathLike], out_h5: str | os.PathLike,
     return Path(out_h5)
 
 
-__all__ = ["HDF5Writer", "write_bigwig", "write_bigwig_rows", "bigwig_from_h5",
-           "merge_shards", "check_shards", "owned_segments", "atomic_output",
-           "check_output_path", "temp_path", "file_sha256", "task_key", "read_attrs",
-           "read_chrom_sizes", "row_datasets"]
+__all__ = ["HDF5Writer", "JobAttributes", "ScoreFile", "ScoredSequences", "read_scores_h5",
+           "bigwig_from_h5", "merge_shards", "check_shards", "task_key", "read_attrs",
+           "write_attrs", "read_chrom_sizes", "row_datasets"]

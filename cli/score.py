@@ -156,6 +156,12 @@ def score(model, fasta, bed, genome, width, summit, output, bigwig, tasks, task_
                + (f", {summary.bigwig}" if summary.bigwig else ""), err=True)
 
 
+def _click_bar(total: int, label: str, stream, rate_text):
+    """A click progress bar showing position, ETA and the rate (for dnalift.progress)."""
+    return click.progressbar(length=total, label=label, file=stream, show_pos=True,
+                             show_eta=True, item_show_func=lambda _: rate_text())
+
+
 def scoring_progress(quiet: bool):
     from dnalift.progress import Progress
-    return Progress("scoring", enabled=not quiet)
+    return Progress("scoring", enabled=not quiet, bar=_click_bar)

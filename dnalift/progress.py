@@ -1,12 +1,15 @@
-"""Progress reporting for long jobs: a bar on a terminal, periodic log lines otherwise."""
+"""Progress reporting for long jobs (a side channel of the scoring stage): a bar on a terminal
+when the caller supplies one (the CLI passes click's), periodic log lines otherwise."""
 
 from __future__ import annotations
 
 import sys
 import time
-from typing import Callable, TextIO
+from typing import Any, Callable, TextIO
 
-import click
+#: ``bar(total, label, stream, rate_text) -> context manager with .update(n)``, e.g. a
+#: wrapper of ``click.progressbar`` (supplied by the CLI; the library does not import click).
+BarFactory = Callable[[int, str, TextIO, Callable[[], str]], Any]
 
 
 def format_eta(seconds: float) -> str:
@@ -20,8 +23,8 @@ def format_eta(seconds: float) -> str:
 class Progress:
     """Callable ``progress(done, total)`` that reports regions done, rate and ETA.
 
-    On a terminal it draws a :func:`click.progressbar`; elsewhere (batch-system logs) it
-    writes one line every ``interval`` seconds and a last line when done.
+    On a terminal, with a ``bar`` factory, it draws that bar; otherwise (batch-system logs)
+    it writes one line every ``interval`` seconds and a last line when done.
 
     Parameters
     ----------
@@ -33,17 +36,22 @@ class Progress:
         False silences all output (``--quiet``).
     clock : callable
         Time source (seconds).
+    bar : callable, optional
+        :data:`BarFactory` used on a terminal.
     """
 
     def __init__(self, label: str = "scoring", stream: TextIO | None = None,
                  interval: float = 30.0, enabled: bool = True,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 bar: BarFactory | None = None) -> None:
         self.label = label
         self.stream = stream if stream is not None else sys.stderr
         self.interval = interval
         self.enabled = enabled
         self.clock = clock
-        self.tty = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.tty = (bar is not None and enabled and hasattr(self.stream, "isatty")
+                    and self.stream.isatty())
+        self._bar_factory = bar
         self._bar = None
         self._done = 0
         self._t0 = clock()
@@ -54,9 +62,8 @@ class Progress:
             return
         if self.tty:
             if self._bar is None:
-                self._bar = click.progressbar(length=total or 0, label=self.label,
-                                              file=self.stream, show_pos=True, show_eta=True,
-                                              item_show_func=lambda _: self._rate_text())
+                self._bar = self._bar_factory(total or 0, self.label, self.stream,
+                                              self._rate_text)
                 self._bar.__enter__()
             self._bar.update(done - self._done)
             self._done = done

@@ -162,3 +162,68 @@ def test_float16_rounds_to_nearest(tmp_path):
         w.write(regions, x, att)
     with h5py.File(tmp_path / "h.h5", "r") as f:
         assert (f["hyp_scores"][:] == np.float16(0.015625)).all()
+
+
+# --------------------------------------------------------------------------- lazy reader
+
+def _record_reads(monkeypatch) -> list[tuple[str, object]]:
+    """Record (dataset name, selection) of every h5py dataset read."""
+    reads: list[tuple[str, object]] = []
+    original = h5py.Dataset.__getitem__
+
+    def spy(self, key, *args, **kwargs):
+        reads.append((self.name, key))
+        return original(self, key, *args, **kwargs)
+
+    monkeypatch.setattr(h5py.Dataset, "__getitem__", spy)
+    return reads
+
+
+def test_score_file_reads_rows_on_demand(tmp_path, monkeypatch):
+    regions, x, att = _fake(10, 12, 2, 3)
+    _write(tmp_path / "s.h5", regions, x, att)
+    reads = _record_reads(monkeypatch)
+    with W.ScoreFile(tmp_path / "s.h5") as sf:
+        assert (sf.n, sf.length, sf.tasks, sf.mode) == (10, 12, ["a", "b/c"], "rescale")
+        opened = list(reads)
+        assert all(not name.startswith(("/input_seqs", "/tasks", "/hyp", "/contrib"))
+                   for name, _ in opened), opened  # opening reads no score array
+        i = sf.index("r7")
+        np.testing.assert_array_equal(sf.sequences(i), x[7])
+        np.testing.assert_allclose(sf.actual(i, "b/c"), att.actual[7, 1], rtol=1e-6)
+        np.testing.assert_allclose(sf.actual(slice(2, 4), all_tasks=True), att.actual[2:4],
+                                   rtol=1e-6)
+    row_reads = [(n, k) for n, k in reads[len(opened):] if n != "/coords/name"]
+    assert row_reads[:2] == [("/input_seqs", 7), ("/tasks/b_c/contrib_scores", 7)]
+    with W.ScoreFile(tmp_path / "s.h5") as sf:
+        with pytest.raises(InputError, match="no sequence named nope"):
+            sf.index("nope")
+        with pytest.raises(InputError, match="no task 'z'"):
+            sf.actual(0, "z")
+        assert sf.task_index("b_c") == sf.task_index("b/c") == 1
+
+
+def test_plot_of_one_sequence_reads_only_its_row(tmp_path, monkeypatch):
+    from dnalift.plots import plot_sequence_from_h5
+    regions, x, att = _fake(10, 12, 2, 3)
+    _write(tmp_path / "s.h5", regions, x, att)
+    reads = _record_reads(monkeypatch)
+    plot_sequence_from_h5(tmp_path / "s.h5", "r3", tmp_path / "r3.png", task="a")
+    scores = [(n, k) for n, k in reads if not n.startswith(("/coords", "/chrom_sizes"))]
+    assert scores == [("/input_seqs", 3), ("/tasks/a/contrib_scores", 3)]
+    assert (tmp_path / "r3.png").stat().st_size > 0
+
+
+def test_job_attributes_round_trip(tmp_path):
+    regions, x, att = _fake(4, 8, 2, 3)
+    attrs = W.JobAttributes(mode="rescale", tasks=["a", "b/c"], reference="frequency",
+                            n_references=1, n_total=4, shard_stop=4,
+                            reference_freqs=[0.3, 0.2, 0.2, 0.3])
+    with W.HDF5Writer(tmp_path / "j.h5", n=4, length=8, tasks=["a", "b/c"], n_references=3,
+                      attrs=attrs) as w:
+        w.write(regions, x, att)
+    with h5py.File(tmp_path / "j.h5", "r") as f:
+        got = W.read_attrs(f)
+    assert got["reference"] == "frequency" and got["reference_freqs"] == [0.3, 0.2, 0.2, 0.3]
+    assert got["input_seqs_order"] == "ACGT" and got["task_keys"] == ["a", "b_c"]
+    assert set(W.JOB_ATTRS) <= set(got)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from types import SimpleNamespace
 
+import h5py
 import numpy as np
 import pyBigWig
 import pytest
@@ -13,21 +14,13 @@ from dnalift.errors import InputError
 from dnalift.sequences import Region
 
 
-@dataclass
-class Attr:
-    hypothetical: np.ndarray
-    actual: np.ndarray
-    delta: np.ndarray
-    residual: np.ndarray
-    prediction: np.ndarray
-
-
 def _batch(lo: int, hi: int, length: int = 6) -> sinks.ScoreBatch:
     n = hi - lo
     x = np.eye(4, dtype=np.float32)[np.arange(n * length).reshape(n, length) % 4]
     actual = np.arange(lo * length, hi * length, dtype=np.float32).reshape(n, 1, length)
-    att = Attr(np.repeat(actual[..., None], 4, -1), actual, np.zeros((n, 1, 2), np.float32),
-               np.zeros((n, 1, 2), np.float32), actual.sum(-1))
+    att = SimpleNamespace(hypothetical=np.repeat(actual[..., None], 4, -1), actual=actual,
+                          delta=np.zeros((n, 1, 2), np.float32),
+                          residual=np.zeros((n, 1, 2), np.float32), prediction=actual.sum(-1))
     regions = [Region("chr1", 10 * i, 10 * i + length, "+", f"r{i}") for i in range(lo, hi)]
     return sinks.ScoreBatch(regions, x, att, outputs=att.prediction * 2)
 
@@ -72,11 +65,12 @@ def test_sink_list_writes_hdf5_then_derives_bigwig(tmp_path):
     with scorefile.ScoreFile(tmp_path / "s.h5") as sf:
         np.testing.assert_array_equal(sf.actual(slice(None), "t"),
                                       np.arange(24).reshape(4, 6))
-    with scorefile.ScoreFile(tmp_path / "s.h5") as sf, pyBigWig.open(str(tmp_path / "s.bw")) as b:
-        assert b.values("chr1", 30, 36) == list(map(float, range(18, 24)))
-    import h5py
+    track = pyBigWig.open(str(tmp_path / "s.bw"))
+    assert track.values("chr1", 30, 36) == list(map(float, range(18, 24)))  # row 3
+    track.close()
     with h5py.File(tmp_path / "s.h5", "r") as f:
-        np.testing.assert_array_equal(f["tasks/t/output"][:], 2 * np.arange(24).reshape(4, 6).sum(1))
+        np.testing.assert_array_equal(f["tasks/t/output"][:],
+                                      2 * np.arange(24).reshape(4, 6).sum(1))
 
 
 def test_abort_leaves_no_file(tmp_path):

@@ -227,7 +227,7 @@ def _conv_block_bs(x: Tensor, filters: int, kernel_size: int = 1, *, activation:
                    dilation_rate: int = 1, dropout: float = 0.0, pool_size: int = 1,
                    name: str | None = None) -> Tensor:
     """CREsted ``conv_block_bs`` (Basenji order): BN, activation, conv, [dropout], [max-pool]."""
-    x = layers.BatchNormalization(name=f"{name}_bn" if name else None)(x)
+    x = layers.BatchNormalization(epsilon=1e-5, name=f"{name}_bn" if name else None)(x)
     x = layers.Activation(activation)(x)
     x = layers.Conv1D(filters, kernel_size, padding="same", dilation_rate=dilation_rate,
                       name=f"{name}_conv" if name else None)(x)
@@ -464,6 +464,8 @@ def _float64_copy(model: keras.Model, strip: set[str]) -> keras.Model:
     """A float64 copy of ``model`` with the same weights; layers named in ``strip`` lose
     their ``activation`` (it becomes linear)."""
     def clone(layer):
+        if not isinstance(layer, keras.layers.Layer):  # raw keras.ops (no weights, no dtype)
+            return layer
         cfg = {**layer.get_config(), "dtype": "float64"}
         if layer.name in strip:
             cfg["activation"] = "linear"

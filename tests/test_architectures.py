@@ -60,15 +60,6 @@ def _inputs(length: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return x, make_references("shuffle", x, k=K, seed=seed)
 
 
-def _keras_delta(model, case: zoo.Case, x, refs) -> tuple[np.ndarray, np.ndarray]:
-    """Keras' float64 target at x ``(N, T)`` and target(x) - target(ref_k) ``(N, T, K)``."""
-    cols = list(case.tasks) if case.tasks is not None else slice(None)
-    tx = zoo.keras_target(model, x, case.output)[:, cols]
-    tr = zoo.keras_target(model, refs.reshape((-1,) + x.shape[1:]), case.output)[:, cols]
-    delta = np.repeat(tx, K, axis=0) - tr                       # (N·K, T)
-    return tx, delta.reshape(N, K, -1).transpose(0, 2, 1)
-
-
 @pytest.mark.parametrize("case,mode", MATRIX)
 def test_summation_to_delta(case, mode, models):
     model = models(case)
@@ -76,7 +67,7 @@ def test_summation_to_delta(case, mode, models):
     x, refs = _inputs(length)
     engine = DeepLift(model, mode=mode, output=case.output, tasks=case.tasks, dtype="float64")
     att = engine.attribute(x, refs)
-    pred, want = _keras_delta(model, case, x, refs)
+    pred, want = zoo.keras_delta(model, x, refs, case.output, case.tasks)
     t = want.shape[1]
     assert att.hypothetical.shape == (N, t, length, 4) and att.actual.shape == (N, t, length)
     assert np.abs(want).max() > 1e-2, "degenerate model: the target barely moves"

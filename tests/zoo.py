@@ -499,3 +499,15 @@ def keras_target(model: keras.Model, x: np.ndarray, output: str | None = None) -
     if y.dtype != np.float64:
         raise TypeError(f"float64 copy of {model.name} computed in {y.dtype}")
     return y.reshape(len(x), -1)
+
+
+def keras_delta(model: keras.Model, x: np.ndarray, refs: np.ndarray, output: str | None = None,
+                tasks: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Keras' float64 target at x ``(N, T)`` and target(x) - target(ref_k) ``(N, T, K)`` for
+    x ``(N, L, 4)`` and refs ``(N, K, L, 4)`` (columns ``tasks``, default all)."""
+    n, k = refs.shape[:2]
+    cols = list(tasks) if tasks is not None else slice(None)
+    tx = keras_target(model, x, output)[:, cols]
+    tr = keras_target(model, refs.reshape((n * k,) + x.shape[1:]), output)[:, cols]
+    delta = np.repeat(tx, k, axis=0) - tr                       # (N·K, T)
+    return tx, delta.reshape(n, k, -1).transpose(0, 2, 1)

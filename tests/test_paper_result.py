@@ -35,7 +35,8 @@ def summary():
     x = one_hot_encode(seqs)
     refs = frequency_references(x, sim.BACKGROUND)
     model = deeplift.load_model(data / "model.h5")
-    contribs, tasks = mo.compute_contributions(model, x, refs, METHODS)
+    contribs, tasks = mo.compute_contributions(
+        model, x, refs, METHODS, task_names=deeplift.read_task_names(data / "model.h5"))
     assert tasks == list(sim.TASKS)
     motifs, background = mo.read_meme(data / "motifs.meme")
     embedded = mo.read_embedded(data / "test.embedded.tsv")

@@ -237,7 +237,7 @@ class MaxPoolKind(Kind):
 
 #: The step kinds, by name.
 KINDS: dict[str, Kind] = {k.name: k for k in (
-    AffineKind("weights", signs="carry"), AffineKind("scaling", signs="carry"),
+    AffineKind("weights", signs="own"), AffineKind("scaling", signs="carry"),
     PlumbingKind("plumbing"), SubtractKind("subtract"), NegateKind("negate"),
     PlumbingKind("custom_linear"), PlumbingKind("custom_linear_signed", signs="split"),
     NonlinearKind("nonlinear"), NonElementwiseKind("nonelementwise"), MaxPoolKind("maxpool"))}

@@ -63,12 +63,12 @@ def _best_times(fns: dict, repeats: int) -> dict:
 def _gradient_pass(engine):
     """Compiled plain input gradient of the engine's target over a batch of pairs."""
     from keras import ops
-    from dnalift import backend
+    from dnalift.engine import backend
 
     net = engine._net
 
     def step(a):
-        _, g = backend.value_and_task_grads(net.target_of_input, a)
+        _, g = backend.value_and_task_grads(lambda v: net.target_of_input(v)[0], a)
         return g[0]
     compiled = backend.compile_fn(step)
 

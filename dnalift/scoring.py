@@ -352,6 +352,9 @@ def score(model: Any, inputs: ScoreInputs | Iterable[Any], output: OutputSpec | 
         _finish_existing(out)
         summary.skipped = True
         return summary
+    if isinstance(model, (str, os.PathLike)) and engine.task_names is None:
+        from dnalift.models import read_task_names
+        engine = dataclasses.replace(engine, task_names=read_task_names(model))
     model, checksum = _load(model, engine.unsafe)
     job = _Job(model, engine.build(model), engine, reference, out, inputs, sizes, summary)
     attrs = JobAttributes(
@@ -416,12 +419,9 @@ class _Job:
             yield regions, x, refs, time.perf_counter() - t0
 
     def outputs(self, x: np.ndarray, att: Any) -> np.ndarray | None:
-        """``(B, T)`` post-activation outputs of the selected tasks, or None.
-
-        When the engine provides ``Attribution.output``, this body becomes
-        ``return att.output`` (and the extra forward pass goes away).
-        """
-        return model_outputs(self.model, x, self.engine_spec.output, self.engine.task_indices)
+        """``(B, T)`` post-activation outputs of the selected tasks (from the engine's own
+        forward pass, ``Attribution.output``), or None for outputs that are not ``(B, tasks)``."""
+        return None if att.output is None else np.asarray(att.output, dtype=np.float32)
 
     def meta(self, attrs: JobAttributes, n: int, length: int, k: int,
              with_output: bool) -> ScoreMeta:
@@ -492,35 +492,6 @@ class _Job:
         finally:
             batches.close()
         summary.n_regions = done
-
-
-def model_outputs(model: Any, x: np.ndarray, output_name: str | int | None,
-                  task_idx: Sequence[int] | None) -> np.ndarray | None:
-    """Post-activation model outputs ``(B, T)`` of the selected tasks at ``x`` ``(B, L, 4)``.
-
-    Returns None when the selected output is not a ``(B, tasks)`` array (e.g. profile
-    outputs) or cannot be picked unambiguously; the HDF5 file then has no ``output``.
-    """
-    out = model(x, training=False)
-    if isinstance(out, dict):
-        out = out.get(output_name) if output_name is not None else (
-            next(iter(out.values())) if len(out) == 1 else None)
-    elif isinstance(out, (list, tuple)):
-        names = list(getattr(model, "output_names", []) or [])
-        if output_name is None:
-            out = out[0] if len(out) == 1 else None
-        elif isinstance(output_name, int) and 0 <= output_name < len(out):
-            out = out[output_name]
-        elif output_name in names:
-            out = out[names.index(output_name)]
-        else:
-            out = None
-    if out is None:
-        return None
-    out = np.asarray(out, dtype=np.float32)
-    if out.ndim != 2:
-        return None
-    return out[:, list(task_idx)] if task_idx is not None else out
 
 
 def _check_length(source: str, region: Any, length: int, model_length: int | None,

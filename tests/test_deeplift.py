@@ -16,8 +16,9 @@ import pytest
 keras = pytest.importorskip("keras")
 from keras import layers  # noqa: E402
 
-from dnalift import deeplift, rules  # noqa: E402
+from dnalift import deeplift  # noqa: E402
 from dnalift.deeplift import DeepLift, load_model  # noqa: E402
+from dnalift.models import read_task_names  # noqa: E402
 from dnalift.errors import InputError, UnsupportedLayerError  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
@@ -321,7 +322,9 @@ def test_tasks_by_index_name_and_sidecar(tmp_path):
         DeepLift(model, tasks=[3])
     model.save(tmp_path / "m.h5")
     (tmp_path / "m.h5.tasks.txt").write_text("gata\ntal\nboth\n")
-    assert DeepLift(load_model(tmp_path / "m.h5"), tasks=["tal"]).task_labels == ["tal"]
+    names = read_task_names(tmp_path / "m.h5")
+    assert DeepLift(load_model(tmp_path / "m.h5"), tasks=["tal"], task_names=names
+                    ).task_labels == ["tal"]
     assert DeepLift(model).task_labels == ["0", "1", "2"]
 
 
@@ -373,24 +376,21 @@ def test_custom_layer_registration_and_residual_warning():
     with pytest.raises(UnsupportedLayerError, match="_Cube"):
         DeepLift(model)
     x, refs = _inputs(12)
-    deeplift.register_nonlinear_layer(_Cube)
-    deeplift.register_linear_layer(_Shift)
-    try:
-        att = DeepLift(model, dtype="float64").attribute(x, refs)
-        assert np.abs(att.residual).max() < 1e-9
-        # Rescale of x^3 between x and r: (x^3 - r^3) / (x - r) = x^2 + x r + r^2
-        x64, r64 = x.astype("float64"), refs.astype("float64")
-        m = x64[:, None] ** 2 + x64[:, None] * r64 + r64 ** 2
-        w = model.layers[-1].get_weights()[0].reshape(L, 4).astype("float64")
-        want = (m * w * (x64[:, None] - r64)).sum(-1).mean(1)
-        np.testing.assert_allclose(att.actual[:, 0], want, atol=1e-9)
-        bad = keras.Model(inp, layers.Dense(1)(layers.Flatten()(_Shift()(inp))))
-        engine = DeepLift(bad)
-        with pytest.warns(RuntimeWarning, match="residual"):
-            engine.attribute(x, refs)
-    finally:
-        rules._CUSTOM.pop(_Cube, None)
-        rules._CUSTOM.pop(_Shift, None)
+    registry = deeplift.Registry()
+    deeplift.register_nonlinear_layer(_Cube, registry=registry)
+    deeplift.register_linear_layer(_Shift, registry=registry)
+    att = DeepLift(model, dtype="float64", registry=registry).attribute(x, refs)
+    assert np.abs(att.residual).max() < 1e-9
+    # Rescale of x^3 between x and r: (x^3 - r^3) / (x - r) = x^2 + x r + r^2
+    x64, r64 = x.astype("float64"), refs.astype("float64")
+    m = x64[:, None] ** 2 + x64[:, None] * r64 + r64 ** 2
+    w = model.layers[-1].get_weights()[0].reshape(L, 4).astype("float64")
+    want = (m * w * (x64[:, None] - r64)).sum(-1).mean(1)
+    np.testing.assert_allclose(att.actual[:, 0], want, atol=1e-9)
+    bad = keras.Model(inp, layers.Dense(1)(layers.Flatten()(_Shift()(inp))))
+    engine = DeepLift(bad, registry=registry)
+    with pytest.warns(RuntimeWarning, match="residual"):
+        engine.attribute(x, refs)
 
 
 def test_bad_arguments():

@@ -54,6 +54,7 @@ def compute_contributions(model, x: np.ndarray, refs: np.ndarray, methods: Seque
     from dnalift import deeplift
 
     if isinstance(model, (str, os.PathLike)):
+        engine_kwargs.setdefault("task_names", deeplift.read_task_names(model))
         model = deeplift.load_model(model)
     out, tasks = {}, None
     for method in methods:
@@ -81,15 +82,16 @@ def paper_summary(data_dir: str | os.PathLike | None = None, *, n_sequences: int
     tasks : list of str
         Task labels of the model.
     """
-    from dnalift.deeplift import load_model
+    from dnalift.deeplift import load_model, read_task_names
 
     data = Path(data_dir) if data_dir is not None else sim.default_motif_path().parent
     names, seqs, _ = sim.read_split(data, split)
     names, seqs = names[:n_sequences], seqs[:n_sequences]
     x = one_hot_encode(seqs)
     refs = frequency_references(x, sim.BACKGROUND)
+    task_names = read_task_names(data / "model.h5") if model is None else None
     model = load_model(data / "model.h5") if model is None else model
-    contribs, tasks = compute_contributions(model, x, refs, methods)
+    contribs, tasks = compute_contributions(model, x, refs, methods, task_names=task_names)
     found, background = meme.read_meme(data / "motifs.meme")
     embedded = motifs.read_embedded(data / f"{split}.embedded.tsv")
     subset = motifs.sequences_with_all_motifs(embedded[embedded["name"].isin(names)],

@@ -1,4 +1,4 @@
-"""Small per-backend helpers of the DeepLIFT engine: autodiff, compilation, TF32.
+"""Engine, per-backend helpers (used by every stage): autodiff, compilation, TF32.
 
 Everything else in the engine is written with ``keras.ops`` and runs unchanged on the
 TensorFlow (default), JAX and PyTorch backends of Keras 3. Only three things differ per
@@ -21,47 +21,61 @@ def name() -> str:
     return keras.backend.backend()
 
 
-def value_and_task_grads(fn: Callable[[Tensor], Tensor], x: Tensor) -> tuple[Tensor, list]:
+def value_and_task_grads(fn: Callable, x: Tensor, *, has_aux: bool = False) -> tuple:
     """Value of ``fn(x)`` ``(P, T)`` and, per column t, the gradient of ``sum_p fn(x)[p, t]``.
 
     Parameters
     ----------
     fn : callable
-        Maps ``x`` ``(P, ...)`` to ``(P, T)``; rows must not interact (so the gradient of the
-        column sum gives every row's own gradient).
+        Maps ``x`` ``(P, ...)`` to ``(P, T)`` (or to ``((P, T), aux)`` with ``has_aux``); rows
+        must not interact (so the gradient of the column sum gives every row's own gradient).
     x : tensor ``(P, ...)``
+    has_aux : bool
+        ``fn`` also returns a second value, passed through without gradient.
 
     Returns
     -------
     value : tensor ``(P, T)``
     grads : list of T tensors shaped like ``x``
+    aux : only with ``has_aux``
     """
+    full = fn if has_aux else (lambda a: (fn(a), None))
     b = name()
     if b == "tensorflow":
-        import tensorflow as tf
-        with tf.GradientTape(persistent=True) as tape:
-            tape.watch(x)
-            v = fn(x)
-            cols = [tf.reduce_sum(v[:, t]) for t in range(v.shape[1])]
-        grads = [tape.gradient(c, x) for c in cols]
-        del tape
-        return v, grads
-    if b == "jax":
+        v, aux, grads = _tf_task_grads(full, x)
+    elif b == "jax":
         import jax
         import jax.numpy as jnp
-        v, vjp = jax.vjp(fn, x)
+        v, vjp, aux = jax.vjp(full, x, has_aux=True)
         grads = [vjp(jnp.zeros_like(v).at[:, t].set(1))[0] for t in range(v.shape[1])]
-        return v, grads
-    if b == "torch":
-        import torch
-        x = x.detach().requires_grad_(True)
-        with torch.enable_grad():
-            v = fn(x)
-            n = v.shape[1]
-            grads = [torch.autograd.grad(v[:, t].sum(), x, retain_graph=t < n - 1)[0]
-                     for t in range(n)]
-        return v.detach(), grads
-    raise NotImplementedError(f"Keras backend {b!r} is not supported (tensorflow, jax, torch)")
+    elif b == "torch":
+        v, aux, grads = _torch_task_grads(full, x)
+    else:
+        raise NotImplementedError(f"Keras backend {b!r} is not supported (tensorflow, jax, "
+                                  "torch)")
+    return (v, grads, aux) if has_aux else (v, grads)
+
+
+def _tf_task_grads(fn: Callable, x: Tensor) -> tuple:
+    import tensorflow as tf
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        v, aux = fn(x)
+        cols = [tf.reduce_sum(v[:, t]) for t in range(v.shape[1])]
+    grads = [tape.gradient(c, x) for c in cols]
+    del tape
+    return v, aux, grads
+
+
+def _torch_task_grads(fn: Callable, x: Tensor) -> tuple:
+    import torch
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        v, aux = fn(x)
+        n = v.shape[1]
+        grads = [torch.autograd.grad(v[:, t].sum(), x, retain_graph=t < n - 1)[0]
+                 for t in range(n)]
+    return v.detach(), None if aux is None else aux.detach(), grads
 
 
 def elementwise_derivative(f: Callable[[Tensor], Tensor], z: Tensor) -> Tensor:

@@ -1,4 +1,6 @@
-"""Flatten a Keras 3 model (Sequential, Functional, nested) into a topological list of nodes.
+"""Engine, first stage (model -> nodes): flatten a Keras 3 model into a topological node list.
+
+Sequential, Functional and nested models are supported.
 
 The DeepLIFT engine evaluates the model itself, node by node, with its own rule per node; this
 module only records *what* is called on *which* tensors. Nested models are inlined (their
@@ -78,27 +80,33 @@ def flatten_model(model) -> tuple[list[GraphNode], Key, list[Key], list[str]]:
 
 
 def _flatten(model, scope: tuple, in_key: Key, nodes: list, prefix: str):
+    """Append ``model``'s nodes to ``nodes``; return its output keys and producer names."""
     if _is_sequential(model):
-        key = in_key
-        name = model.name
-        for i, layer in enumerate(model.layers):
-            if isinstance(layer, keras.layers.InputLayer):
-                continue
-            if isinstance(layer, keras.Model):
-                (key,), (name,) = _flatten(layer, scope + (i,), key, nodes,
-                                           prefix + layer.name + "/")
-                continue
-            out = scope + (i, "out")
-            nodes.append(GraphNode(layer, prefix + layer.name, [key], out))
-            key, name = out, layer.name
-        return [key], [name]
+        return _flatten_sequential(model, scope, in_key, nodes, prefix)
     if not _is_functional(model):
         raise UnsupportedLayerError(
             f"model {model.name!r} of type {type(model).__name__} is a subclassed model; "
             "dnalift needs a Sequential or Functional Keras model")
-    alias: dict[int, Key] = {}
-    for t in model.inputs:
-        alias[id(t)] = in_key
+    return _flatten_functional(model, scope, in_key, nodes, prefix)
+
+
+def _flatten_sequential(model, scope: tuple, in_key: Key, nodes: list, prefix: str):
+    key = in_key
+    name = model.name
+    for i, layer in enumerate(model.layers):
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        if isinstance(layer, keras.Model):
+            (key,), (name,) = _flatten(layer, scope + (i,), key, nodes, prefix + layer.name + "/")
+            continue
+        out = scope + (i, "out")
+        nodes.append(GraphNode(layer, prefix + layer.name, [key], out))
+        key, name = out, layer.name
+    return [key], [name]
+
+
+def _flatten_functional(model, scope: tuple, in_key: Key, nodes: list, prefix: str):
+    alias: dict[int, Key] = {id(t): in_key for t in model.inputs}
 
     def key_of(t) -> Key:
         return alias.get(id(t), scope + (id(t),))
@@ -118,8 +126,7 @@ def _flatten(model, scope: tuple, in_key: Key, nodes: list, prefix: str):
                         f"nested model {op.name!r} takes {len(in_tensors)} inputs (one supported)")
                 sub_outs, _ = _flatten(op, scope + (depth, j), in_keys[0], nodes,
                                        prefix + op.name + "/")
-                for t, k in zip(out_tensors, sub_outs):
-                    alias[id(t)] = k
+                alias.update((id(t), k) for t, k in zip(out_tensors, sub_outs))
                 continue
             if len(out_tensors) != 1:
                 raise UnsupportedLayerError(
@@ -129,5 +136,4 @@ def _flatten(model, scope: tuple, in_key: Key, nodes: list, prefix: str):
                                    [id(t) for t in in_tensors]))
             producer[out] = op.name
     out_keys = [key_of(t) for t in model.outputs]
-    names = [producer.get(k, model.name) for k in out_keys]
-    return out_keys, names
+    return out_keys, [producer.get(k, model.name) for k in out_keys]

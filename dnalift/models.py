@@ -1,0 +1,119 @@
+"""Model files (before the engine): load a Keras model safely, read its task-name sidecar.
+
+The engine (:mod:`dnalift.deeplift`) never reads files: callers load the model here and pass
+the task names from :func:`read_task_names` to ``DeepLift(task_names=...)``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from pathlib import Path
+
+import keras
+
+from dnalift.errors import DnaliftError, InputError
+
+
+@functools.lru_cache(maxsize=1)
+def _known_classes() -> frozenset[str]:
+    """Class names a stored config may use without custom code."""
+    names = {n for n in dir(keras.layers) if n[:1].isupper()}
+    return frozenset(names | {"Functional", "Model", "Sequential", "InputLayer", "TFOpLambda"})
+
+
+def _h5_unsafe_layers(cfg) -> list[tuple[str, str]]:
+    """(layer name, class) of Lambda / unknown layers in a stored (Keras 2 or 3) model config."""
+    bad: list[tuple[str, str]] = []
+    models = {"Functional", "Model", "Sequential"}
+
+    def walk(entry):
+        if not isinstance(entry, dict):
+            return
+        cls, conf = entry.get("class_name"), entry.get("config")
+        name = conf.get("name", "?") if isinstance(conf, dict) else "?"
+        if cls == "Lambda" or (isinstance(cls, str) and cls not in _known_classes()):
+            bad.append((str(name), str(cls)))
+        if cls in models:
+            layers = conf.get("layers", []) if isinstance(conf, dict) else conf
+            for layer in layers or []:
+                walk(layer)
+        elif isinstance(conf, dict) and isinstance(conf.get("layer"), dict):
+            walk(conf["layer"])  # wrappers (TimeDistributed, Bidirectional)
+
+    walk(cfg)
+    return bad
+
+
+def _read_h5_config(path: Path) -> dict:
+    import h5py
+    try:
+        with h5py.File(path, "r") as f:
+            raw = f.attrs.get("model_config")
+    except OSError as err:
+        raise InputError(f"{path}: not a readable HDF5 model file ({err})") from None
+    if raw is None:
+        raise InputError(f"{path}: HDF5 file has no model_config (weights-only file?)")
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8")
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise InputError(f"{path}: model_config is not valid JSON") from None
+
+
+def load_model(path: str | os.PathLike, *, unsafe: bool = False):
+    """Load a Keras model from ``.keras`` or legacy ``.h5`` (Keras 2 / tf.keras files too).
+
+    Parameters
+    ----------
+    path : str or Path
+    unsafe : bool
+        Allow Lambda layers and other custom code (Keras ``safe_mode=False``). Off by
+        default: a model file can run arbitrary Python when loaded.
+
+    Returns
+    -------
+    keras.Model, uncompiled. Task names are not attached: read them with
+    :func:`read_task_names` and pass them to the engine.
+
+    Raises
+    ------
+    InputError
+        Missing, unreadable or corrupted file; Lambda / unknown layer without ``unsafe``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such model file")
+    suffix = path.suffix.lower()
+    if suffix in (".h5", ".hdf5"):
+        cfg = _read_h5_config(path)
+        bad = _h5_unsafe_layers(cfg)
+        if bad and not unsafe:
+            name, cls = bad[0]
+            raise InputError(f"{path}: layer {name!r} is a {cls} (custom code); load it only if "
+                             "you trust the file, with unsafe=True (--unsafe)")
+    try:
+        model = keras.saving.load_model(path, compile=False, safe_mode=not unsafe)
+    except DnaliftError:
+        raise
+    except Exception as err:  # corrupted files raise many exception types
+        msg = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        if "Lambda" in msg or "safe_mode" in msg or "unsafe" in msg.lower():
+            raise InputError(f"{path}: the model contains a Lambda layer or custom code; load "
+                             "it only if you trust the file, with unsafe=True (--unsafe)") from None
+        raise InputError(f"{path}: cannot load model ({type(err).__name__}: {msg})") from None
+    if not isinstance(model, keras.Model):
+        raise InputError(f"{path}: does not contain a Keras model")
+    return model
+
+
+def read_task_names(model_path: str | os.PathLike) -> list[str] | None:
+    """Task names from the sidecar ``<model_path>.tasks.txt`` (one per line, blank lines
+    skipped), or None when there is no sidecar or it is empty."""
+    side = Path(f"{model_path}.tasks.txt")
+    if not side.is_file():
+        return None
+    names = [ln.strip() for ln in side.read_text().splitlines() if ln.strip()]
+    return names or None

@@ -19,6 +19,7 @@ DeepLIFT rules. The stages live in :mod:`dnalift.engine`: ``graph`` (model -> no
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass
 from typing import Sequence
@@ -62,10 +63,11 @@ class Attribution:
     residual : (N, T, K)
         sum of contributions - delta (summation-to-delta check; ~0 for DeepLIFT modes).
     prediction : (N, T)
-        The target (pre-activation logit) at x.
+        The target at x (pre-activation logit; the profile / counts / callable value).
     output : (N, T) or None
         The post-activation model output of the selected columns at x (``model(x)[:, tasks]``:
-        sigmoid of the logit, softmax over all classes, ...); None where the output is not 2-D.
+        sigmoid of the logit, softmax over all classes, ...); None where the output is not 2-D
+        and for profile, counts and callable targets (``prediction`` holds their value).
     """
 
     hypothetical: np.ndarray
@@ -74,6 +76,12 @@ class Attribution:
     residual: np.ndarray
     prediction: np.ndarray
     output: np.ndarray | None = None
+
+    def take(self, columns: Sequence[int]) -> "Attribution":
+        """The Attribution of the target columns ``columns`` only (e.g. one head's)."""
+        cols = list(columns)
+        return Attribution(*(None if a is None else a[:, cols] for a in
+                             (getattr(self, f.name) for f in dataclasses.fields(self))))
 
 
 def _check_options(mode: str, maxpool: str, dtype: str, batch_size: int, steps: int) -> None:
@@ -101,11 +109,19 @@ class DeepLift:
         ``"gradient"``, ``"gradient_x_input"``, ``"integrated_gradients"``.
     output : str or int, optional
         Output of a multi-output model (output layer name or index).
+    target : str, TargetSpec, callable, Target or sequence of these
+        What is explained (:func:`dnalift.engine.targets.make_target`): ``"logit"``
+        (default), ``"profile"``, ``"counts"`` (of ``output``, or the output detected by its
+        shape), a :class:`dnalift.engine.targets.TargetSpec`, a callable
+        ``fn(vals, at_x) -> (B, T)`` linear in ``vals`` (dicts of each output's
+        pre-activation tensor by output name), or a list: several heads in one pass
+        (``heads`` splits the columns).
     tasks : sequence of int or str, optional
-        Target columns by index or name (default: all).
+        Target columns by index or name (default: all); logit targets only.
     task_names : sequence of str, optional
         Names of the target columns (default: the indices). The engine reads no files: pass
         :func:`dnalift.models.read_task_names` of the model file to use its sidecar.
+        Ignored by profile and counts targets (which label their column by the head).
     batch_size : int
         (sequence, reference) pairs per compiled batch.
     maxpool : {"rescale", "gradient"}
@@ -118,48 +134,78 @@ class DeepLift:
 
     Attributes
     ----------
-    output_index : int
-        Index of the scored model output; ``output_name`` its layer name.
-    target : dnalift.engine.targets.LogitTarget
-        What is explained; ``task_indices`` its columns, ``task_labels`` their labels,
-        ``task_names`` all names (or None).
+    output_index : int or None
+        Index of the scored model output (the first head's; None for a callable);
+        ``output_name`` its layer name.
+    target : dnalift.engine.targets.Target
+        What is explained (a ``LogitTarget`` by default); ``task_indices`` its columns,
+        ``task_labels`` their labels, ``task_names`` all names (or None), ``heads`` its
+        heads (:class:`dnalift.engine.targets.Head`).
     rules : dict
         Layer name -> DeepLIFT rule(s) applied.
     input_length : int or None
     """
 
-    def __init__(self, model, *, mode: str = "genomics_default", output=None, tasks=None,
-                 task_names: Sequence[str] | None = None, batch_size: int = 256,
+    def __init__(self, model, *, mode: str = "genomics_default", output=None, target=None,
+                 tasks=None, task_names: Sequence[str] | None = None, batch_size: int = 256,
                  maxpool: str = "rescale", dtype: str = "float32", steps: int = 32,
                  registry: Registry | None = None):
         _check_options(mode, maxpool, dtype, batch_size, steps)
         self.model, self.mode, self.maxpool, self.dtype = model, mode, maxpool, dtype
         self.batch_size, self.steps = int(batch_size), int(steps)
         nodes, in_key, out_keys, out_names = flatten_model(model)
-        self.output_index = targets.select_output(
-            output, out_names, list(getattr(model, "output_names", []) or []))
-        self.output_name = out_names[self.output_index]
         all_steps = (registry if registry is not None else rules.DEFAULT_REGISTRY
                      ).split_steps(nodes)
+        outputs = targets.ModelOutputs(
+            all_steps, out_keys, out_names, list(getattr(model, "output_names", []) or []),
+            [tuple(o.shape) for o in model.outputs], dtype)
+        self.target = targets.make_target(target, outputs, output=output, tasks=tasks,
+                                          task_names=task_names)
+        first = self.target.parts[0] if isinstance(self.target, targets.TargetList) \
+            else self.target
+        self.output_name = getattr(first, "output_name", None)
+        self.output_index = out_names.index(self.output_name) \
+            if self.output_name in out_names else None
         self.task_names = targets.check_task_names(
-            task_names, int(np.prod(model.outputs[self.output_index].shape[1:])))
-        self.target = targets.logit_target(
-            all_steps, out_keys[self.output_index], tuple(model.outputs[self.output_index].shape),
-            tasks=tasks, task_names=self.task_names)
+            task_names, int(np.prod(outputs.shapes[self.output_index][1:]))) \
+            if isinstance(self.target, targets.LogitTarget) else None
         all_steps = policy.assign_rules(all_steps, mode, maxpool)
         self._net = DiffNet(all_steps, in_key, self.target, dtype)
         rules.check_supported(self._net.delta_steps)
         self.rules = policy.rule_labels(self._net.delta_steps)
         shape = model.inputs[0].shape if getattr(model, "inputs", None) else None
         self.input_length = None if shape is None or shape[1] is None else int(shape[1])
+        if isinstance(self.target, targets.FunctionTarget):
+            self.target = self._label_function_target(self.target, task_names)
+            self._net.target = self.target
         self._warned = False
         backend.disable_tf32()
         self._step = backend.compile_fn(self._batch)
 
+    def _label_function_target(self, target, task_names: Sequence[str] | None):
+        """A callable target with its T labels (``task_names``, else indices); T from one
+        evaluation on an all-zero sequence."""
+        if self.input_length is None:
+            if task_names is None:
+                raise InputError("a callable target on a model of unknown input length "
+                                 "needs task_names= (one per column it returns)")
+            return dataclasses.replace(target, labels=[str(n) for n in task_names])
+        with backend.autocast(self.dtype):
+            vals = self._net.forward(ops.zeros((1, self.input_length, 4), self.dtype))
+            n = int(target.value(vals, vals).shape[1])
+        names = targets.check_task_names(task_names, n)
+        return dataclasses.replace(target, labels=targets.task_labels(range(n), names))
+
     @property
     def task_indices(self) -> list[int]:
-        """Columns of the flattened target that are scored."""
-        return list(self.target.tasks)
+        """Columns of the flattened target that are scored (logit targets), else 0..T-1."""
+        return list(getattr(self.target, "tasks", range(len(self.target.labels))))
+
+    @property
+    def heads(self) -> list:
+        """The target's heads (:class:`dnalift.engine.targets.Head`): one per part of a
+        target list, else one; ``Attribution.take(head.columns)`` splits a result."""
+        return targets.heads(self.target)
 
     @property
     def task_labels(self) -> list[str]:
@@ -202,7 +248,7 @@ class DeepLift:
         n, length, c = shape
         t = len(self.task_indices)
         z = np.zeros
-        output = None if self.target.output_key is None else z((n, t), "float32")
+        output = None if not self.target.output_keys else z((n, t), "float32")
         return Attribution(z((n, t, length, c), "float32"), z((n, t, length), "float32"),
                            z((n, t, k), "float32"), z((n, t, k), "float32"), z((n, t), "float32"),
                            output)
@@ -235,29 +281,31 @@ class DeepLift:
         xr = ops.repeat(x, k, axis=0) if k > 1 else x
         if self.mode in DEEPLIFT_MODES:
             ax = net.forward(x)
-            pred, output = self.target(ax), self.target.output(ax)
+            pred, output = self.target.value(ax, ax), self.target.output(ax)
             delta, grads = backend.value_and_task_grads(lambda d: net.delta_target(ax, d),
                                                         xr - rr)
         else:
             pred, gx, output = backend.value_and_task_grads(net.target_of_input, x,
                                                             has_aux=True)
+            at = net.at_pairs(net.forward(x), k)
             delta = (ops.repeat(pred, k, axis=0) if k > 1 else pred) - \
-                net.target_of_input(rr)[0]
+                net.target_of_input(rr, at)[0]
             if self.mode == "integrated_gradients":
-                grads = self._path_gradients(rr, xr)
+                grads = self._path_gradients(rr, xr, at)
             else:
                 grads = [ops.repeat(g, k, axis=0) if k > 1 else g for g in gx]
         m = ops.stack(grads, axis=1)
         return _summarize(m, x, r, delta, pred, raw_gradient=self.mode == "gradient") + \
             (output,)
 
-    def _path_gradients(self, rr, xr) -> list:
-        """Integrated gradients: mean gradient at ``steps`` midpoints of ref -> x, per task."""
+    def _path_gradients(self, rr, xr, at: dict) -> list:
+        """Integrated gradients: mean gradient at ``steps`` midpoints of ref -> x, per task
+        (target coefficients ``at`` from x)."""
         grads = None
         for i in range(self.steps):
             a = (i + 0.5) / self.steps
-            _, g = backend.value_and_task_grads(lambda v: self._net.target_of_input(v)[0],
-                                                rr + a * (xr - rr))
+            _, g = backend.value_and_task_grads(
+                lambda v: self._net.target_of_input(v, at)[0], rr + a * (xr - rr))
             grads = g if grads is None else [u + v for u, v in zip(grads, g)]
         return [g / self.steps for g in grads]
 

@@ -9,6 +9,8 @@ to the input Δ is the multiplier. Pairs are sequence-major (row ``n·K + k``). 
 
 from __future__ import annotations
 
+from keras import ops
+
 from dnalift.engine import nonlinear
 from dnalift.engine.graph import Key
 from dnalift.engine.rules import PairContext, Step
@@ -53,8 +55,8 @@ class DiffNet:
         self.input_key = input_key
         self.target = target
         self.dtype = dtype
-        self.forward_steps = prune(steps, target.keys)
-        self.delta_steps = prune(steps, target.keys[:1])
+        self.forward_steps = prune(steps, tuple(target.keys) + tuple(target.output_keys))
+        self.delta_steps = prune(steps, target.keys)
         self.part_keys = part_keys(self.delta_steps)
         eps = nonlinear.EPS.get(dtype, 1e-5)
         self.rules = {s.output: s.kind.compile(s, eps) for s in self.delta_steps}
@@ -80,11 +82,19 @@ class DiffNet:
                 ctx.parts[s.output] = s.kind.absolute(s, deltas, D[s.output], ctx)
         return D
 
+    def at_pairs(self, ax: dict, k: int) -> dict:
+        """The target's tensors at the N sequences, repeated for their K pairs (N·K rows)."""
+        return {key: ops.repeat(ax[key], k, axis=0) if k > 1 else ax[key]
+                for key in self.target.keys}
+
     def delta_target(self, ax: dict, d_in):
         """``(N·K, T)`` Δ of the target, differentiable in ``d_in`` (gradient = multipliers)."""
-        return self.target(self.delta(ax, d_in))
+        k = d_in.shape[0] // ax[self.input_key].shape[0]
+        return self.target(self.delta(ax, d_in), self.at_pairs(ax, k))
 
-    def target_of_input(self, x):
-        """``(B, T)`` target at inputs ``x``, and the model output there (aux, or None)."""
+    def target_of_input(self, x, at_x: dict | None = None):
+        """``(B, T)`` target at inputs ``x`` (coefficients from ``at_x``, default the
+        activations at ``x`` themselves), and the model output there (aux, or None)."""
         vals = self.forward(x)
-        return self.target(vals), self.target.output(vals)
+        return self.target.value(vals, vals if at_x is None else at_x), \
+            self.target.output(vals)

@@ -53,6 +53,30 @@ def _task_names(text: str | None) -> list[str] | None:
     return [t.strip() for t in text.split(",")]
 
 
+def _output_ref(name: str | None):
+    """``--output-name`` as an index when it is a number."""
+    return int(name) if name and name.isdigit() else name
+
+
+def _targets(kinds: tuple, output_names: tuple, channels: str, combine: str):
+    """``(target, output)`` of EngineSpec from ``--target`` (repeatable) and
+    ``--output-name`` (none, or one per ``--target``); import after configure_device."""
+    from dnalift.errors import InputError
+    if not kinds:
+        if len(output_names) > 1:
+            raise InputError("--output-name given more than once; give one --target per "
+                             "--output-name")
+        return None, _output_ref(output_names[0]) if output_names else None
+    if output_names and len(output_names) != len(kinds):
+        raise InputError(f"{len(kinds)} --target but {len(output_names)} --output-name: give "
+                         "one --output-name per --target, or none (detected by shape)")
+    from dnalift.engine.targets import TargetSpec
+    outputs = [_output_ref(n) for n in output_names] or [None] * len(kinds)
+    specs = [TargetSpec(k, output=o, channels=channels, combine=combine)
+             for k, o in zip(kinds, outputs)]
+    return (specs[0], outputs[0]) if len(specs) == 1 else (tuple(specs), None)
+
+
 @click.command("score")
 @click.option("--model", "model", required=True, type=click.Path(dir_okay=False),
               help="Keras model (.keras, or legacy/Keras-2 .h5). Task names are read from "
@@ -79,8 +103,24 @@ def _task_names(text: str | None) -> list[str] | None:
 @click.option("--task-names", default=None,
               help="Comma-separated task names, or a file with one per line "
                    "[default: MODEL.tasks.txt, else the indices].")
-@click.option("--output-name", default=None,
-              help="Model output to explain (name or index) for multi-output models.")
+@click.option("--target", "target_kinds", multiple=True,
+              type=click.Choice(["logit", "profile", "counts"]),
+              help="What to explain: logit (pre-activation columns) [default], profile "
+                   "(BPNet/ChromBPNet softmax-weighted profile logits) or counts (count "
+                   "head). Repeat (e.g. --target profile --target counts) to score several "
+                   "heads in one pass, one file per head: OUTPUT stem + .profile.h5 / "
+                   ".counts.h5 (and BIGWIG stem + .profile.bw / .counts.bw).")
+@click.option("--output-name", multiple=True,
+              help="Model output to explain (name or index) for multi-output models; once "
+                   "per --target [default for profile/counts: the output of that shape].")
+@click.option("--profile-channels", type=click.Choice(["sum", "each", "joint"]),
+              default="sum", show_default=True,
+              help="Profile target over channels (strands): summed per-channel targets, one "
+                   "column per channel, or one softmax over all positions and channels.")
+@click.option("--counts-combine", type=click.Choice(["sum", "logsumexp"]), default="sum",
+              show_default=True,
+              help="Counts target with several log-count columns: their sum, or the log of "
+                   "the summed counts (Rescale rule).")
 @click.option("--mode", default="genomics_default", show_default=True,
               help="Attribution rules: genomics_default, rescale or revealcancel (DeepLIFT), "
                    "or a gradient baseline (checked by the engine; see README).")
@@ -114,7 +154,7 @@ def _task_names(text: str | None) -> list[str] | None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress, only warnings and errors.")
 @click.option("-v", "--verbose", count=True, help="More log output.")
 def score(model, fasta, bed, genome, width, summit, output, bigwig, tasks, task_names,
-          output_name, mode, reference, k, freqs, reference_fasta, seed, batch_size, shard,
+          target_kinds, output_name, profile_channels, counts_combine, mode, reference, k, freqs, reference_fasta, seed, batch_size, shard,
           unsafe, float16, compression, force, device, quiet, verbose) -> None:
     """Compute DeepLIFT contribution scores and write HDF5 (tfmodisco-lite layout) and bigWig.
 
@@ -130,10 +170,10 @@ def score(model, fasta, bed, genome, width, summit, output, bigwig, tasks, task_
         reference = ("frequency" if freqs is not None else
                      "fasta" if reference_fasta is not None else "shuffle")
     references = ReferenceSpec(reference, k=k, seed=seed, freqs=freqs, fasta=reference_fasta)
+    target, output_ref = _targets(target_kinds, output_name, profile_channels, counts_combine)
     engine = scoring.EngineSpec(
-        mode=mode, output=int(output_name) if output_name and output_name.isdigit()
-        else output_name, tasks=list(tasks) or None, task_names=_task_names(task_names),
-        batch_size=batch_size, unsafe=unsafe)
+        mode=mode, output=output_ref, target=target, tasks=list(tasks) or None,
+        task_names=_task_names(task_names), batch_size=batch_size, unsafe=unsafe)
     if output is None:
         output = scoring.default_output(fasta or bed or "dnalift", shard_t)
     out = scoring.OutputSpec(output, bigwig=bigwig, float16=float16,
@@ -152,8 +192,8 @@ def score(model, fasta, bed, genome, width, summit, output, bigwig, tasks, task_
         return
     click.echo(f"scored {summary.n_regions} regions in {summary.seconds:.1f} s "
                f"({summary.regions_per_second:.1f} regions/s; max |residual| "
-               f"{summary.max_abs_residual:.2g}) -> {summary.output}"
-               + (f", {summary.bigwig}" if summary.bigwig else ""), err=True)
+               f"{summary.max_abs_residual:.2g}) -> "
+               + ", ".join(str(p) for p in summary.outputs), err=True)
 
 
 def _click_bar(total: int, label: str, stream, rate_text):

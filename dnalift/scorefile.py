@@ -65,7 +65,9 @@ class JobAttributes:
 
     ``shard_index`` is 1-based; rows ``[shard_start, shard_stop)`` of ``n_total`` input
     regions are in the file. ``reference_freqs`` / ``reference_fasta`` are set only for the
-    ``frequency`` / ``fasta`` reference kinds.
+    ``frequency`` / ``fasta`` reference kinds. ``target`` is what was explained, as JSON
+    (``{"kind": "profile", "output": "profile", "channels": "sum", ...}``; see
+    :meth:`dnalift.engine.targets.Target.describe`).
     """
 
     mode: str
@@ -82,6 +84,7 @@ class JobAttributes:
     reference_fasta: str = ""
     model_sha256: str = ""
     target_output: str = ""
+    target: str = ""
     source: str = ""
     command_line: str = ""
     score_dtype: str = "float32"
@@ -545,8 +548,8 @@ def check_shards(paths: Sequence[str | os.PathLike]) -> list[tuple[Path, dict[st
         shards.append((Path(p), attrs))
     ref_path, ref = shards[0]
     for p, attrs in shards[1:]:
-        for key in JOB_ATTRS:
-            if attrs[key] != ref[key]:
+        for key in JOB_ATTRS + ("target",):
+            if attrs.get(key) != ref.get(key):
                 raise InputError(f"{p}: attribute {key}={attrs[key]!r} differs from "
                                  f"{ref_path} ({ref[key]!r}); shards of different jobs?")
     count = int(ref["shard_count"])

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import logging
 import os
 import re
@@ -39,7 +40,7 @@ from dnalift.fileio import check_output_path, file_sha256
 from dnalift.references import ReferenceSpec
 from dnalift.scorefile import JobAttributes, bigwig_from_h5
 from dnalift.sequences import iter_batches
-from dnalift.sinks import BigWigSink, HDF5Sink, ScoreBatch, ScoreMeta, Sink, SinkList
+from dnalift.sinks import BigWigSink, HDF5Sink, HeadSink, ScoreBatch, ScoreMeta, Sink, SinkList
 
 log = logging.getLogger("dnalift.score")
 
@@ -213,6 +214,10 @@ class EngineSpec:
         Allow Lambda layers / custom code when loading a model file.
     options : dict
         Further :class:`DeepLift` keywords (``maxpool``, ``dtype``, ``steps``).
+    target : optional
+        What is explained (``DeepLift(target=...)``: ``"profile"``, a ``TargetSpec``, ...);
+        a sequence of several targets is scored in one pass into one file per head
+        (:meth:`OutputSpec.for_head`).
     """
 
     mode: str = "genomics_default"
@@ -222,10 +227,17 @@ class EngineSpec:
     batch_size: int = 1024
     unsafe: bool = False
     options: Mapping[str, Any] = field(default_factory=dict)
+    target: Any = None
 
     def __post_init__(self) -> None:
         if isinstance(self.batch_size, bool) or int(self.batch_size) < 1:
             raise InputError("--batch-size must be >= 1")
+
+    @property
+    def heads(self) -> list[str]:
+        """Head names of a multi-head target (one output file each), else []."""
+        from dnalift.engine.targets import head_names
+        return head_names(self.target)
 
     def build(self, model: Any) -> Any:
         """The :class:`DeepLift` engine for a loaded model."""
@@ -233,7 +245,7 @@ class EngineSpec:
         return DeepLift(model, mode=self.mode, output=self.output,
                         tasks=list(self.tasks) if self.tasks else None,
                         task_names=self.task_names, batch_size=self.batch_size,
-                        **dict(self.options))
+                        target=self.target, **dict(self.options))
 
 
 @dataclass(frozen=True)
@@ -275,8 +287,19 @@ class OutputSpec:
         if self.bigwig is not None:
             object.__setattr__(self, "bigwig", check_output_path(self.bigwig))
 
-    def sinks(self) -> list[Sink]:
-        """The sinks of this output, in closing order (the bigWig derives from the HDF5)."""
+    def for_head(self, head: str) -> "OutputSpec":
+        """This output for one head of a multi-head target: ``<stem>.<head><suffix>`` for
+        the HDF5 file and the bigWig (``scores.h5`` -> ``scores.profile.h5``)."""
+        def named(p: Path) -> Path:
+            return p.with_name(f"{p.stem}.{head}{p.suffix}")
+        return dataclasses.replace(self, path=named(self.path),
+                                   bigwig=None if self.bigwig is None else named(self.bigwig))
+
+    def sinks(self, heads: Sequence[Any] | None = None) -> list[Sink]:
+        """The sinks of this output, in closing order (the bigWig derives from the HDF5);
+        with several ``heads`` (``DeepLift.heads``) one :class:`HeadSink` per head."""
+        if heads is not None and len(heads) > 1:
+            return [HeadSink(h, self.for_head(h.name).sinks()) for h in heads]
         h5 = HDF5Sink(self.path, float16=self.float16, compression=self.compression)
         return [h5] + ([BigWigSink(self.bigwig, h5, self.chrom_sizes)] if self.bigwig else [])
 
@@ -304,6 +327,8 @@ class ScoreSummary:
     bigwig_seconds: float = 0.0
     max_abs_residual: float = 0.0
     tasks: list[str] = field(default_factory=list)
+    #: Every file of the job (one HDF5 file, and bigWig, per head).
+    outputs: list[Path] = field(default_factory=list)
 
     @property
     def regions_per_second(self) -> float:
@@ -348,8 +373,11 @@ def score(model: Any, inputs: ScoreInputs | Iterable[Any], output: OutputSpec | 
         raise InputError(f"{out.bigwig}: a bigWig needs chromosome sizes (chrom_sizes=...)")
     summary = ScoreSummary(output=out.path, bigwig=out.bigwig, n_regions=inputs.n,
                            n_total=inputs.n_total, shard=inputs.shard)
-    if not out.force and out.path.exists():
-        _finish_existing(out)
+    head_outs = [out.for_head(h) for h in engine.heads] or [out]
+    summary.outputs = [o.path for o in head_outs] + [o.bigwig for o in head_outs if o.bigwig]
+    if not out.force and all(o.path.exists() for o in head_outs):
+        for o in head_outs:
+            _finish_existing(o)
         summary.skipped = True
         return summary
     if isinstance(model, (str, os.PathLike)) and engine.task_names is None:
@@ -364,7 +392,7 @@ def score(model: Any, inputs: ScoreInputs | Iterable[Any], output: OutputSpec | 
         shard_stop=inputs.stop, seed=reference.seed_value,
         reference_freqs=list(reference.freqs or []), reference_fasta=str(reference.fasta or ""),
         model_sha256=checksum, target_output="" if engine.output is None else str(engine.output),
-        source=inputs.source, score_dtype="float16" if out.float16 else "float32",
+        target=json.dumps(job.engine.target.describe(), sort_keys=True), source=inputs.source, score_dtype="float16" if out.float16 else "float32",
         command_line=out.command_line if out.command_line is not None else shlex.join(sys.argv))
     job.run(attrs, progress)
     summary.seconds = time.perf_counter() - t_start
@@ -433,7 +461,7 @@ class _Job:
 
     def run(self, attrs: JobAttributes, progress: ProgressFn | None) -> None:
         """Score every batch into the sinks (aborted on any failure); fills the summary."""
-        sinks = SinkList(self.output.sinks())
+        sinks = SinkList(self.output.sinks(self.engine.heads))
         try:
             self._score(sinks, attrs, progress)
         except BaseException:

@@ -9,10 +9,12 @@ class here and one line where the job builds its sink list.
 * :class:`HDF5Sink`: the score file (:class:`dnalift.scorefile.HDF5Writer`).
 * :class:`BigWigSink`: the bigWig of the first task, derived from the finished HDF5 file
   at ``close()`` (streams rows; memory independent of N).
+* :class:`HeadSink`: the sinks of one head of a multi-head target (its columns only).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from dataclasses import dataclass
@@ -171,6 +173,47 @@ class BigWigSink:
         """Nothing to remove: the track is written atomically at :meth:`close`."""
 
 
+class HeadSink:
+    """The sinks of one head of a multi-head target (e.g. profile and counts in one run):
+    every batch restricted to the head's columns, the file labelled with the head's tasks,
+    ``target`` (its description) and ``target_output``.
+
+    Parameters
+    ----------
+    head : dnalift.engine.targets.Head
+    sinks : sequence of Sink
+        This head's outputs (an HDF5 sink first).
+    """
+
+    def __init__(self, head: Any, sinks: Sequence[Sink]) -> None:
+        self.head = head
+        self.sinks = SinkList(sinks)
+        self.path = self.sinks.sinks[0].path
+
+    @property
+    def seconds(self) -> float:
+        return sum(s.seconds for s in self.sinks.sinks)
+
+    def open(self, meta: ScoreMeta) -> None:
+        labels = list(self.head.labels)
+        attrs = dataclasses.replace(meta.attrs, tasks=labels,
+                                    target=self.head.description_json,
+                                    target_output=str(self.head.description.get("output", "")))
+        self.sinks.open(dataclasses.replace(meta, tasks=labels, attrs=attrs))
+
+    def write(self, batch: ScoreBatch) -> None:
+        cols = self.head.columns
+        outputs = None if batch.outputs is None else batch.outputs[:, cols]
+        self.sinks.write(ScoreBatch(batch.regions, batch.x, batch.attribution.take(cols),
+                                    outputs))
+
+    def close(self) -> None:
+        self.sinks.close()
+
+    def abort(self) -> None:
+        self.sinks.abort()
+
+
 class SinkList:
     """Several sinks driven as one: opened, written and closed in order; on failure every
     sink is aborted."""
@@ -200,4 +243,5 @@ class SinkList:
                 pass
 
 
-__all__ = ["Sink", "ScoreMeta", "ScoreBatch", "HDF5Sink", "BigWigSink", "SinkList"]
+__all__ = ["Sink", "ScoreMeta", "ScoreBatch", "HDF5Sink", "BigWigSink", "HeadSink",
+           "SinkList"]

@@ -12,6 +12,8 @@ references), with ``w`` the softmax at x of Keras' own float64 forward pass.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -229,3 +231,70 @@ def test_target_errors(bpnet, chrombpnet):
     assert DeepLift(two, target=TargetSpec("profile", output="b")).output_name == "b"
     # the sidecar's task names do not apply to profile / counts targets
     assert DeepLift(chrombpnet, target="counts", task_names=["x"] * 20).task_names is None
+
+
+# --------------------------------------------------------------------------- CLI
+@pytest.fixture(scope="module")
+def cli_files(tmp_path_factory, bpnet):
+    """The basepairmodels BPNet as a .keras file and a FASTA of 4 sequences of its length."""
+    d = tmp_path_factory.mktemp("cli")
+    bpnet.save(d / "bpnet.keras")
+    rng = np.random.default_rng(11)
+    (d / "s.fa").write_text("".join(f">s{i}\n{''.join(rng.choice(list('ACGT'), 160))}\n"
+                                    for i in range(4)))
+    return d / "bpnet.keras", d / "s.fa"
+
+
+def _score(*args):
+    from click.testing import CliRunner
+    from dnalift.cli.main import cli
+    return CliRunner().invoke(cli, ["score", "--shuffles", "2", "-q", *map(str, args)],
+                              catch_exceptions=False)
+
+
+def test_cli_two_heads_one_run_equal_single_target_runs(cli_files, tmp_path):
+    import h5py
+    from dnalift.scorefile import ScoreFile, read_attrs
+    model, fasta = cli_files
+    res = _score("--model", model, "--fasta", fasta, "--target", "profile", "--target",
+                 "counts", "-o", tmp_path / "s.h5", "--bigwig", tmp_path / "s.bw")
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "s.counts.bw", "s.counts.h5", "s.profile.bw", "s.profile.h5"]
+    for head, output in (("profile", "profile"), ("counts", "logcounts")):
+        res = _score("--model", model, "--fasta", fasta, "--target", head, "--output-name",
+                     output, "-o", tmp_path / f"{head}_alone.h5")
+        assert res.exit_code == 0, res.output
+        with h5py.File(tmp_path / f"s.{head}.h5", "r") as both, \
+                h5py.File(tmp_path / f"{head}_alone.h5", "r") as alone:
+            assert "hyp_scores" in both and "input_seqs" in both   # TF-MoDISco / Fi-NeMo
+            assert both["hyp_scores"].shape == (4, 160, 4)
+            for name in ("hyp_scores", "contrib_scores", "input_seqs", f"tasks/{head}/delta",
+                         f"tasks/{head}/residual", f"tasks/{head}/prediction"):
+                np.testing.assert_allclose(both[name][:], alone[name][:], rtol=1e-5,
+                                           atol=1e-6, err_msg=name)
+            attrs = read_attrs(both)
+            assert attrs["target_output"] == output
+            assert json.loads(attrs["target"])["kind"] == head
+            assert json.loads(attrs["target"])["output"] == output
+        with ScoreFile(tmp_path / f"s.{head}.h5") as sf:
+            assert sf.tasks == [head] and sf.n == 4
+            assert np.abs(sf.actual(slice(None), head)).max() > 0
+
+
+def test_cli_target_options_and_errors(cli_files, tmp_path):
+    import h5py
+    model, fasta = cli_files
+    res = _score("--model", model, "--fasta", fasta, "--target", "profile",
+                 "--profile-channels", "each", "-o", tmp_path / "e.h5")
+    assert res.exit_code == 0, res.output
+    with h5py.File(tmp_path / "e.h5", "r") as f:
+        assert sorted(f["tasks"]) == ["profile.0", "profile.1"]
+        assert json.loads(f.attrs["target"])["channels"] == "each"
+    for args, needle in ((["--target", "profile", "--target", "counts", "--output-name",
+                           "profile"], "one --output-name per --target"),
+                         (["--target", "profile", "--task", "0"], "leave --task out"),
+                         ([], "choose one with output=")):
+        res = _score("--model", model, "--fasta", fasta, "-o", tmp_path / "x.h5", *args)
+        assert res.exit_code == 2 and needle in res.stderr, res.output
+        assert not (tmp_path / "x.h5").exists()

@@ -87,13 +87,23 @@ class _Linear:
         return None
 
 
+class _OneTensor:
+    """Mixin of targets that read one tensor, ``self.key``."""
+
+    key: Key
+
+    @property
+    def keys(self) -> tuple:
+        return (self.key,)
+
+
 def _columns(t):
     """``(B, ...)`` -> ``(B, prod ...)``."""
     return ops.reshape(t, (t.shape[0], -1))
 
 
 @dataclass(frozen=True)
-class LogitTarget(_Linear):
+class LogitTarget(_OneTensor, _Linear):
     """Pre-activation logit columns of one model output.
 
     Attributes
@@ -119,10 +129,6 @@ class LogitTarget(_Linear):
     output_name: str = ""
 
     @property
-    def keys(self) -> tuple:
-        return (self.key,)
-
-    @property
     def output_keys(self) -> tuple:
         return () if self.output_key is None else (self.output_key,)
 
@@ -143,7 +149,7 @@ class LogitTarget(_Linear):
 
 
 @dataclass(frozen=True)
-class ProfileTarget(_Linear):
+class ProfileTarget(_OneTensor, _Linear):
     """BPNet/ChromBPNet profile target of logits ``(L_out, C)``.
 
     Per channel c: ``sum_i w_ic (l_ic - mean_j l_jc)`` with ``w_.c = softmax_i(l_ic)`` at x,
@@ -166,10 +172,6 @@ class ProfileTarget(_Linear):
     labels: list
     output_name: str = ""
 
-    @property
-    def keys(self) -> tuple:
-        return (self.key,)
-
     def _grouped(self, t):
         """``(B, L_out[, C])`` -> ``(B, positions, groups)``: softmax over axis 1."""
         b = t.shape[0]
@@ -191,7 +193,7 @@ class ProfileTarget(_Linear):
 
 
 @dataclass(frozen=True)
-class CountsTarget:
+class CountsTarget(_OneTensor):
     """Count head: the sum of its (log-count) columns, or ``log(sum_s exp(l_s))``.
 
     ``combine="sum"`` (default) is linear: what ChromBPNet (one log-count column),
@@ -217,10 +219,6 @@ class CountsTarget:
     output_name: str = ""
     eps: float = 1e-5
     output_keys: tuple = ()
-
-    @property
-    def keys(self) -> tuple:
-        return (self.key,)
 
     def value(self, vals: dict, at_x: dict):
         t = _columns(vals[self.key])

@@ -59,8 +59,10 @@ _register()
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="dnalift")
+    """Console entry point: signals, exit statuses and output cleanup as in
+    :mod:`dnalift.cli.process` (the installed ``dnalift`` script enters there directly)."""
+    from dnalift.cli.process import main as process_main
+    process_main()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import shlex
-import signal
 import sys
 
 import click
@@ -25,23 +23,9 @@ def configure_logging(quiet: bool, verbose: int) -> None:
     handler._dnalift_cli = True
     handler.setFormatter(logging.Formatter("dnalift: %(message)s"))
     logger.addHandler(handler)
-
-
-@contextlib.contextmanager
-def terminate_as_exit():
-    """Turn SIGTERM (batch-system time limit, ``kill``) into SystemExit so temp files
-    are removed; restore the previous handler afterwards."""
-    def handler(signum, frame):
-        raise SystemExit(128 + signum)
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    if verbose:
+        from dnalift.cli.tflog import loud_tensorflow
+        loud_tensorflow()
 
 
 def _task_names(text: str | None) -> list[str] | None:
@@ -143,9 +127,8 @@ def score(model, fasta, bed, genome, width, summit, output, bigwig, tasks, task_
                                  summit=summit, shard=shard_t)
     progress = scoring_progress(quiet)
     try:
-        with terminate_as_exit():
-            summary = scoring.score(model, inputs, out, reference=references, engine=engine,
-                                    progress=progress)
+        summary = scoring.score(model, inputs, out, reference=references, engine=engine,
+                                progress=progress)
     finally:
         progress.close()
     if summary.skipped or quiet:

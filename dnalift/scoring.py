@@ -19,6 +19,7 @@ joins the shard files.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import logging
@@ -33,12 +34,12 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from dnalift import pipeline
-from dnalift.errors import InputError
-from dnalift.fileio import check_output_path, file_sha256
+from dnalift import faults, pipeline
+from dnalift.errors import DnaliftError, InputError
+from dnalift.fileio import check_output_path, file_sha256, remove_stale_temps
 from dnalift.references import ReferenceSpec
-from dnalift.scorefile import JobAttributes, bigwig_from_h5
-from dnalift.sequences import iter_batches
+from dnalift.scorefile import JobAttributes, bigwig_from_h5, job_differences
+from dnalift.sequences import Region, iter_batches
 from dnalift.sinks import BigWigSink, HDF5Sink, ScoreBatch, ScoreMeta, Sink, SinkList
 
 log = logging.getLogger("dnalift.score")
@@ -114,6 +115,8 @@ class ScoreInputs:
         Header of the bigWig (genome ``.fai`` order, or FASTA records).
     source : str
         Input file(s), for messages and attributes.
+    from_fasta : bool
+        The input is FASTA records: ``chrom_sizes`` are the records, in input order.
     """
 
     records: Iterable[Any]
@@ -124,6 +127,7 @@ class ScoreInputs:
     stop: int
     chrom_sizes: dict[str, int]
     source: str
+    from_fasta: bool = False
 
 
 @dataclass(frozen=True)
@@ -179,7 +183,7 @@ class InputSpec:
             source = f"{self.bed} on {self.genome}"
         return ScoreInputs(records=records, n=hi - lo, n_total=n_total,
                            shard=self.shard or (1, 1), start=lo, stop=hi, chrom_sizes=sizes,
-                           source=source)
+                           source=source, from_fasta=self.fasta is not None)
 
 
 def open_inputs(*, fasta: str | os.PathLike | None = None, bed: str | os.PathLike | None = None,
@@ -348,12 +352,13 @@ def score(model: Any, inputs: ScoreInputs | Iterable[Any], output: OutputSpec | 
         raise InputError(f"{out.bigwig}: a bigWig needs chromosome sizes (chrom_sizes=...)")
     summary = ScoreSummary(output=out.path, bigwig=out.bigwig, n_regions=inputs.n,
                            n_total=inputs.n_total, shard=inputs.shard)
-    if not out.force and out.path.exists():
-        _finish_existing(out)
-        summary.skipped = True
-        return summary
+    _remove_stale_temps(out)
+    model_file = model
     model, checksum = _load(model, engine.unsafe)
-    job = _Job(model, engine.build(model), engine, reference, out, inputs, sizes, summary)
+    with _naming_model(model_file):
+        job = _Job(model, engine.build(model), engine, reference, out, inputs, sizes, summary)
+    faults.inject("loaded")
+    _check_input_lengths(inputs, job.engine.input_length)
     attrs = JobAttributes(
         mode=engine.mode, tasks=summary.tasks, reference=reference.name,
         n_references=reference.n_references or 0, n_total=inputs.n_total,
@@ -363,9 +368,53 @@ def score(model: Any, inputs: ScoreInputs | Iterable[Any], output: OutputSpec | 
         model_sha256=checksum, target_output="" if engine.output is None else str(engine.output),
         source=inputs.source, score_dtype="float16" if out.float16 else "float32",
         command_line=out.command_line if out.command_line is not None else shlex.join(sys.argv))
+    if not out.force and out.path.exists():
+        _check_reusable(out.path, attrs)
+        _finish_existing(out)
+        summary.skipped = True
+        return summary
     job.run(attrs, progress)
     summary.seconds = time.perf_counter() - t_start
     return summary
+
+
+def _remove_stale_temps(out: OutputSpec) -> None:
+    """Remove temporary files of the outputs left by dead processes, with a notice."""
+    for path in (out.path, out.bigwig):
+        for tmp in remove_stale_temps(path) if path is not None else ():
+            log.warning("removed %s, a temporary file left by an interrupted run", tmp)
+
+
+def _check_reusable(path: Path, attrs: JobAttributes) -> None:
+    """InputError unless the finished file ``path`` was made by this very job."""
+    differences = job_differences(path, attrs)
+    if differences:
+        raise InputError(f"{path} exists but was made with different parameters: "
+                         f"{'; '.join(differences)}; use --force to recompute it, or "
+                         "another --output")
+
+
+def _check_input_lengths(inputs: ScoreInputs, model_length: int | None) -> None:
+    """InputError before any work if a FASTA record of the shard (lengths from the index)
+    does not have the model's input length."""
+    if model_length is None or not inputs.from_fasta:
+        return
+    for name, length in itertools.islice(inputs.chrom_sizes.items(), inputs.start, inputs.stop):
+        if length != model_length:
+            _check_length(inputs.source, Region(name, 0, length, name=name), length,
+                          model_length, None)
+
+
+@contextlib.contextmanager
+def _naming_model(model: Any) -> Iterator[None]:
+    """Prefix the model file to a DnaliftError raised in the block that does not name it
+    (e.g. an unsupported LSTM or Lambda layer found by the engine)."""
+    try:
+        yield
+    except DnaliftError as err:
+        if isinstance(model, (str, os.PathLike)) and str(model) not in str(err):
+            raise type(err)(f"{model}: {err}") from None
+        raise
 
 
 def _finish_existing(out: OutputSpec) -> None:
@@ -374,7 +423,8 @@ def _finish_existing(out: OutputSpec) -> None:
         log.info("%s exists; writing the missing bigWig %s from it", out.path, out.bigwig)
         bigwig_from_h5(out.path, out.bigwig, chrom_sizes=out.chrom_sizes)
     else:
-        log.warning("%s already exists, nothing to do (use --force to recompute)", out.path)
+        log.warning("%s already exists, made with the same parameters; nothing to do (use "
+                    "--force to recompute)", out.path)
 
 
 def _load(model: Any, unsafe: bool) -> tuple[Any, str]:

@@ -53,9 +53,19 @@ class SignalGuard:
                                         name="dnalift-signals")
 
     def start(self) -> None:
-        """Block :data:`SIGNALS` (inherited by every later thread) and start watching."""
+        """Block :data:`SIGNALS` (inherited by every later thread) and start watching.
+
+        Threads started before (e.g. a BLAS pool, when :func:`main` is entered after heavy
+        imports) do not block them: a signal they receive reaches Python's handler in the
+        main thread, which only forwards it to the watcher.
+        """
         signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
         self._thread.start()
+        for signum in SIGNALS:
+            signal.signal(signum, self._forward)
+
+    def _forward(self, signum: int, frame: object) -> None:
+        signal.pthread_kill(self._thread.ident, signum)
 
     def _watch(self) -> None:
         signum = signal.sigwait(SIGNALS)

@@ -9,7 +9,12 @@ import sys
 import click
 
 from dnalift import scoring
-from dnalift.references import KINDS, ReferenceSpec
+from dnalift.errors import InputError
+from dnalift.references import KINDS, REGISTRY, ReferenceSpec
+
+#: The command-line flag of each ReferenceSpec option.
+REFERENCE_FLAGS = {"k": "--shuffles", "seed": "--seed", "freqs": "--freqs",
+                   "fasta": "--reference-fasta"}
 
 
 def configure_logging(quiet: bool, verbose: int) -> None:
@@ -26,6 +31,23 @@ def configure_logging(quiet: bool, verbose: int) -> None:
     if verbose:
         from dnalift.cli.tflog import loud_tensorflow
         loud_tensorflow()
+
+
+def reference_spec(kind: str, **options) -> ReferenceSpec:
+    """The ReferenceSpec of the command-line options, with errors naming the flags."""
+    allowed = REGISTRY[kind].options
+    for name, value in options.items():
+        if value is not None and name not in allowed:
+            takes = ", ".join(REFERENCE_FLAGS[o] for o in allowed) or "no options"
+            raise InputError(f"{REFERENCE_FLAGS[name]} does not apply to --reference {kind} "
+                             f"(it takes {takes})")
+    if kind == "fasta" and options.get("fasta") is None:
+        raise InputError("--reference fasta needs --reference-fasta FILE (the reference "
+                         "sequences)")
+    if options.get("k") is not None and options["k"] < 1:
+        raise InputError(f"--shuffles {options['k']}: the number of shuffled references "
+                         "must be >= 1")
+    return ReferenceSpec(kind, **options)
 
 
 def _task_names(text: str | None) -> list[str] | None:
@@ -113,7 +135,10 @@ def score(model, fasta, bed, genome, width, summit, output, bigwig, tasks, task_
     if reference is None:
         reference = ("frequency" if freqs is not None else
                      "fasta" if reference_fasta is not None else "shuffle")
-    references = ReferenceSpec(reference, k=k, seed=seed, freqs=freqs, fasta=reference_fasta)
+    references = reference_spec(reference, k=k, seed=seed, freqs=freqs, fasta=reference_fasta)
+    if batch_size < 1:
+        raise InputError(f"--batch-size {batch_size}: the number of (sequence, reference) "
+                         "pairs per batch must be >= 1")
     engine = scoring.EngineSpec(
         mode=mode, output=int(output_name) if output_name and output_name.isdigit()
         else output_name, tasks=list(tasks) or None, task_names=_task_names(task_names),

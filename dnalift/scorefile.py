@@ -611,6 +611,24 @@ def check_shards(paths: Sequence[str | os.PathLike]) -> list[tuple[Path, dict[st
     return shards
 
 
+def _read_rows(path: Path, ds: Any, lo: int, hi: int) -> np.ndarray:
+    """Rows ``[lo, hi)`` of a shard's dataset; InputError naming the shard if unreadable."""
+    try:
+        return ds[lo:hi]
+    except (OSError, KeyError, RuntimeError) as err:
+        raise InputError(f"{path}: dataset {ds.name} is corrupted (rows {lo}-{hi}: "
+                         f"{' '.join(str(err).split())[:160]})") from None
+
+
+def merge_differences(paths: Sequence[str | os.PathLike],
+                      out_h5: str | os.PathLike) -> list[str]:
+    """How an existing merged file differs from the merge of ``paths`` (checked with
+    :func:`check_shards`); empty when it can be reused."""
+    shards = check_shards(paths)
+    want = {**shards[0][1], "shard_count": 1, "merged_from": [p.name for p, _ in shards]}
+    return job_differences(out_h5, want, JOB_ATTRS + ("merged_from",))
+
+
 def merge_shards(paths: Sequence[str | os.PathLike], out_h5: str | os.PathLike,
                  out_bigwig: str | os.PathLike | None = None, *,
                  chrom_sizes: Mapping[str, int] | None = None,
@@ -659,7 +677,8 @@ def merge_shards(paths: Sequence[str | os.PathLike], out_h5: str | os.PathLike,
                         raise InputError(f"{p}: dataset {name} missing")
                     step = max(1, f[name].chunks[0] if f[name].chunks else 1024)
                     for s in range(0, m, step):
-                        out[name][lo + s:lo + min(m, s + step)] = f[name][s:s + step]
+                        out[name][lo + s:lo + min(m, s + step)] = _read_rows(p, f[name], s,
+                                                                             s + step)
             lo += m
     if out_bigwig is not None:
         bigwig_from_h5(out_h5, out_bigwig, chrom_sizes=chrom_sizes)
@@ -667,5 +686,5 @@ def merge_shards(paths: Sequence[str | os.PathLike], out_h5: str | os.PathLike,
 
 
 __all__ = ["HDF5Writer", "JobAttributes", "job_differences", "REUSE_ATTRS", "ScoreFile", "ScoredSequences", "read_scores_h5",
-           "bigwig_from_h5", "merge_shards", "check_shards", "task_key", "read_attrs",
+           "bigwig_from_h5", "merge_shards", "check_shards", "merge_differences", "task_key", "read_attrs",
            "write_attrs", "read_chrom_sizes", "row_datasets"]

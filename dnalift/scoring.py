@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import itertools
 import logging
 import os
@@ -39,7 +40,7 @@ from dnalift.errors import DnaliftError, InputError
 from dnalift.fileio import check_output_path, file_sha256, remove_stale_temps
 from dnalift.references import ReferenceSpec
 from dnalift.scorefile import JobAttributes, bigwig_from_h5, job_differences
-from dnalift.sequences import Region, iter_batches
+from dnalift.sequences import iter_batches
 from dnalift.sinks import BigWigSink, HDF5Sink, ScoreBatch, ScoreMeta, Sink, SinkList
 
 log = logging.getLogger("dnalift.score")
@@ -61,8 +62,10 @@ def parse_shard(text: str) -> tuple[int, int]:
 def check_shard(shard: tuple[int, int]) -> None:
     """Raise InputError unless ``shard = (i, n)`` has ``n >= 1`` and ``1 <= i <= n``."""
     i, n = shard
-    if n < 1 or not 1 <= i <= n:
-        raise InputError(f"--shard {i}/{n}: shard index must be in 1..{max(n, 1)} "
+    if n < 1:
+        raise InputError(f"--shard {i}/{n}: the number of shards N must be >= 1")
+    if not 1 <= i <= n:
+        raise InputError(f"--shard {i}/{n}: shard index must be in 1..{n} "
                          "(shards are numbered from 1)")
 
 
@@ -115,8 +118,9 @@ class ScoreInputs:
         Header of the bigWig (genome ``.fai`` order, or FASTA records).
     source : str
         Input file(s), for messages and attributes.
-    from_fasta : bool
-        The input is FASTA records: ``chrom_sizes`` are the records, in input order.
+    check_length : callable(length), optional
+        Raises InputError unless every region of the shard has ``length`` bases (cheap:
+        FASTA index lengths, or one pass over the BED file); run before any scoring.
     """
 
     records: Iterable[Any]
@@ -127,7 +131,7 @@ class ScoreInputs:
     stop: int
     chrom_sizes: dict[str, int]
     source: str
-    from_fasta: bool = False
+    check_length: Callable[[int], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -183,7 +187,23 @@ class InputSpec:
             source = f"{self.bed} on {self.genome}"
         return ScoreInputs(records=records, n=hi - lo, n_total=n_total,
                            shard=self.shard or (1, 1), start=lo, stop=hi, chrom_sizes=sizes,
-                           source=source, from_fasta=self.fasta is not None)
+                           source=source, check_length=functools.partial(
+                               self.check_length, rows=(lo, hi)))
+
+    def check_length(self, length: int, rows: tuple[int, int] | None = None) -> None:
+        """InputError unless every region (of rows ``[lo, hi)`` for FASTA input; the whole
+        BED file, with line numbers) has ``length`` bases."""
+        from dnalift import sequences
+        if self.fasta is not None:
+            sizes = sequences.chrom_sizes(self.fasta)
+            lo, hi = rows or (0, len(sizes))
+            for name, n in itertools.islice(sizes.items(), lo, hi):
+                if n != length:
+                    _check_length(str(self.fasta), sequences.Region(name, 0, n, name=name), n,
+                                  length, None)
+        else:
+            for _ in sequences.read_bed(self.bed, self.width, self.summit, length=length):
+                pass
 
 
 def open_inputs(*, fasta: str | os.PathLike | None = None, bed: str | os.PathLike | None = None,
@@ -358,7 +378,8 @@ def score(model: Any, inputs: ScoreInputs | Iterable[Any], output: OutputSpec | 
     with _naming_model(model_file):
         job = _Job(model, engine.build(model), engine, reference, out, inputs, sizes, summary)
     faults.inject("loaded")
-    _check_input_lengths(inputs, job.engine.input_length)
+    if inputs.check_length is not None and job.engine.input_length is not None:
+        inputs.check_length(job.engine.input_length)
     attrs = JobAttributes(
         mode=engine.mode, tasks=summary.tasks, reference=reference.name,
         n_references=reference.n_references or 0, n_total=inputs.n_total,
@@ -392,17 +413,6 @@ def _check_reusable(path: Path, attrs: JobAttributes) -> None:
         raise InputError(f"{path} exists but was made with different parameters: "
                          f"{'; '.join(differences)}; use --force to recompute it, or "
                          "another --output")
-
-
-def _check_input_lengths(inputs: ScoreInputs, model_length: int | None) -> None:
-    """InputError before any work if a FASTA record of the shard (lengths from the index)
-    does not have the model's input length."""
-    if model_length is None or not inputs.from_fasta:
-        return
-    for name, length in itertools.islice(inputs.chrom_sizes.items(), inputs.start, inputs.stop):
-        if length != model_length:
-            _check_length(inputs.source, Region(name, 0, length, name=name), length,
-                          model_length, None)
 
 
 @contextlib.contextmanager
@@ -450,6 +460,7 @@ class _Job:
 
     def __post_init__(self) -> None:
         self.summary.tasks = [str(t) for t in self.engine.task_labels]
+        _check_unique_tasks(self.engine_spec.tasks, self.summary.tasks)
         self.seqs_per_batch = max(1, self.engine_spec.batch_size //
                                   (self.reference.n_references or 1))
 
@@ -542,6 +553,16 @@ class _Job:
         finally:
             batches.close()
         summary.n_regions = done
+
+
+def _check_unique_tasks(asked: Sequence[int | str] | None, labels: Sequence[str]) -> None:
+    """InputError if two requested tasks (by index or name) are the same task."""
+    seen: dict[str, Any] = {}
+    for task, label in zip(asked or (), labels):
+        if label in seen:
+            raise InputError(f"--task {seen[label]} and --task {task} select the same task "
+                             f"{label!r}; give each task once")
+        seen[label] = task
 
 
 def model_outputs(model: Any, x: np.ndarray, output_name: str | int | None,

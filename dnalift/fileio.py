@@ -20,6 +20,7 @@ import contextlib
 import hashlib
 import os
 import re
+import shutil
 import threading
 from pathlib import Path
 from typing import Iterator
@@ -97,8 +98,7 @@ class OutputRegistry:
         committed outputs that were deleted. Call with :attr:`lock` held to keep it final."""
         with self.lock:
             for tmp in list(self.temps):
-                with contextlib.suppress(OSError):
-                    tmp.unlink(missing_ok=True)
+                _remove(tmp)
             removed = []
             for path in self.committed:
                 with contextlib.suppress(OSError):
@@ -131,6 +131,15 @@ def _active() -> OutputRegistry | None:
     return _REGISTRY[-1] if _REGISTRY else None
 
 
+def _remove(path: Path) -> None:
+    """Delete a temporary file or scratch directory (no error if absent)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
+
+
 def _pid_alive(pid: int) -> bool:
     """Whether a process with this id exists on this machine."""
     try:
@@ -145,8 +154,9 @@ def _pid_alive(pid: int) -> bool:
 def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
     """Remove temporary files of ``path`` left by dead processes (e.g. after SIGKILL).
 
-    Matches ``.NAME.PID.tmp`` and ``.NAME.PID.tmp.EXT`` next to ``path`` whose PID is not
-    a running process on this machine (nor this process); returns the removed files.
+    Matches ``.NAME.PID.tmp`` and ``.NAME.PID.tmp.EXT`` (files, or scratch directories of
+    :func:`temp_directory`) next to ``path`` whose PID is not a running process on this
+    machine (nor this process); returns the removed paths.
     """
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
@@ -158,10 +168,28 @@ def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
             m = pattern.fullmatch(entry.name)
             if not m or int(m.group(1)) == os.getpid() or _pid_alive(int(m.group(1))):
                 continue
-            with contextlib.suppress(OSError):
-                entry.unlink()
+            _remove(entry)
+            if not entry.exists():
                 removed.append(entry)
     return removed
+
+
+@contextlib.contextmanager
+def temp_directory(path: str | os.PathLike) -> Iterator[Path]:
+    """A scratch directory ``.NAME.PID.tmp.d`` next to ``path`` (registered with the job's
+    registry like a temporary file), removed when the block ends."""
+    tmp = temp_path(path)
+    tmp = tmp.with_name(tmp.name + ".d")
+    registry = _active()
+    if registry is not None:
+        registry.add_temp(tmp)
+    tmp.mkdir()
+    try:
+        yield tmp
+    finally:
+        _remove(tmp)
+        if registry is not None:
+            registry.drop_temp(tmp)
 
 
 class AtomicPath:
@@ -270,5 +298,5 @@ def file_sha256(path: str | os.PathLike, block: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-__all__ = ["OutputRegistry", "track_outputs", "remove_stale_temps", "AtomicPath", "atomic_output", "open_atomic", "write_text", "temp_path",
+__all__ = ["OutputRegistry", "track_outputs", "remove_stale_temps", "temp_directory", "AtomicPath", "atomic_output", "open_atomic", "write_text", "temp_path",
            "check_output_path", "file_sha256"]

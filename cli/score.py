@@ -35,15 +35,15 @@ def configure_logging(quiet: bool, verbose: int) -> None:
 
 def reference_spec(kind: str, **options) -> ReferenceSpec:
     """The ReferenceSpec of the command-line options, with errors naming the flags."""
+    if kind == "fasta" and options.get("fasta") is None:
+        raise InputError("--reference fasta needs --reference-fasta FILE (the reference "
+                         "sequences)")
     allowed = REGISTRY[kind].options
     for name, value in options.items():
         if value is not None and name not in allowed:
             takes = ", ".join(REFERENCE_FLAGS[o] for o in allowed) or "no options"
             raise InputError(f"{REFERENCE_FLAGS[name]} does not apply to --reference {kind} "
                              f"(it takes {takes})")
-    if kind == "fasta" and options.get("fasta") is None:
-        raise InputError("--reference fasta needs --reference-fasta FILE (the reference "
-                         "sequences)")
     if options.get("k") is not None and options["k"] < 1:
         raise InputError(f"--shuffles {options['k']}: the number of shuffled references "
                          "must be >= 1")

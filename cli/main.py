@@ -28,7 +28,8 @@ _COMMANDS = (
 
 
 class _Group(click.Group):
-    """A click group that turns :class:`DnaliftError` into a one-line error."""
+    """A click group that turns :class:`DnaliftError` (exit status 2) and :class:`OSError`
+    (status 1: disk full, I/O error) into a one-line error."""
 
     def invoke(self, ctx: click.Context):
         try:
@@ -36,6 +37,10 @@ class _Group(click.Group):
         except DnaliftError as err:
             click.echo(f"dnalift: error: {err}", err=True)
             ctx.exit(2)
+        except OSError as err:  # disk full, I/O error, permission lost while writing
+            text = " ".join(str(err).split())
+            click.echo(f"dnalift: error: {text}", err=True)
+            ctx.exit(1)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -59,8 +64,10 @@ _register()
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="dnalift")
+    """Console entry point: signals, exit statuses and output cleanup as in
+    :mod:`dnalift.cli.process` (the installed ``dnalift`` script enters there directly)."""
+    from dnalift.cli.process import main as process_main
+    process_main()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,6 +8,7 @@ import sys
 import click
 
 from dnalift import scorefile
+from dnalift.errors import InputError
 
 
 @click.command("merge")
@@ -21,8 +22,17 @@ def merge(shards, output, bigwig, force) -> None:
     """Merge SHARDS (all N shard files of one job, any order) into one HDF5 (and bigWig),
     identical in scores to an unsharded run; shard attributes are checked for consistency."""
     from pathlib import Path
-    if not force and Path(output).exists() and (bigwig is None or Path(bigwig).exists()):
-        click.echo(f"dnalift: {output} already exists, nothing to do (use --force)", err=True)
+    if not force and Path(output).exists():
+        differences = scorefile.merge_differences(shards, output)
+        if differences:
+            raise InputError(f"{output} exists but is not the merge of these shards: "
+                             f"{'; '.join(differences)}; use --force to overwrite it")
+        if bigwig is None or Path(bigwig).exists():
+            click.echo(f"dnalift: {output} already exists, merged from these shards; nothing "
+                       "to do (use --force)", err=True)
+        else:
+            scorefile.bigwig_from_h5(output, bigwig)
+            click.echo(f"dnalift: {output} exists; wrote the missing {bigwig} from it", err=True)
         return
     scorefile.merge_shards(shards, output, bigwig,
                          command_line=shlex.join(["dnalift"] + sys.argv[1:]))

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import shlex
-import signal
 import sys
 
 import click
 
 from dnalift import scoring
-from dnalift.references import KINDS, ReferenceSpec
+from dnalift.errors import InputError
+from dnalift.references import KINDS, REGISTRY, ReferenceSpec
+
+#: The command-line flag of each ReferenceSpec option.
+REFERENCE_FLAGS = {"k": "--shuffles", "seed": "--seed", "freqs": "--freqs",
+                   "fasta": "--reference-fasta"}
 
 
 def configure_logging(quiet: bool, verbose: int) -> None:
@@ -25,23 +28,26 @@ def configure_logging(quiet: bool, verbose: int) -> None:
     handler._dnalift_cli = True
     handler.setFormatter(logging.Formatter("dnalift: %(message)s"))
     logger.addHandler(handler)
+    if verbose:
+        from dnalift.cli.tflog import loud_tensorflow
+        loud_tensorflow()
 
 
-@contextlib.contextmanager
-def terminate_as_exit():
-    """Turn SIGTERM (batch-system time limit, ``kill``) into SystemExit so temp files
-    are removed; restore the previous handler afterwards."""
-    def handler(signum, frame):
-        raise SystemExit(128 + signum)
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+def reference_spec(kind: str, **options) -> ReferenceSpec:
+    """The ReferenceSpec of the command-line options, with errors naming the flags."""
+    if kind == "fasta" and options.get("fasta") is None:
+        raise InputError("--reference fasta needs --reference-fasta FILE (the reference "
+                         "sequences)")
+    allowed = REGISTRY[kind].options
+    for name, value in options.items():
+        if value is not None and name not in allowed:
+            takes = ", ".join(REFERENCE_FLAGS[o] for o in allowed) or "no options"
+            raise InputError(f"{REFERENCE_FLAGS[name]} does not apply to --reference {kind} "
+                             f"(it takes {takes})")
+    if options.get("k") is not None and options["k"] < 1:
+        raise InputError(f"--shuffles {options['k']}: the number of shuffled references "
+                         "must be >= 1")
+    return ReferenceSpec(kind, **options)
 
 
 def _task_names(text: str | None) -> list[str] | None:
@@ -169,7 +175,10 @@ def score(model, fasta, bed, genome, width, summit, output, bigwig, tasks, task_
     if reference is None:
         reference = ("frequency" if freqs is not None else
                      "fasta" if reference_fasta is not None else "shuffle")
-    references = ReferenceSpec(reference, k=k, seed=seed, freqs=freqs, fasta=reference_fasta)
+    references = reference_spec(reference, k=k, seed=seed, freqs=freqs, fasta=reference_fasta)
+    if batch_size < 1:
+        raise InputError(f"--batch-size {batch_size}: the number of (sequence, reference) "
+                         "pairs per batch must be >= 1")
     target, output_ref = _targets(target_kinds, output_name, profile_channels, counts_combine)
     engine = scoring.EngineSpec(
         mode=mode, output=output_ref, target=target, tasks=list(tasks) or None,
@@ -183,9 +192,8 @@ def score(model, fasta, bed, genome, width, summit, output, bigwig, tasks, task_
                                  summit=summit, shard=shard_t)
     progress = scoring_progress(quiet)
     try:
-        with terminate_as_exit():
-            summary = scoring.score(model, inputs, out, reference=references, engine=engine,
-                                    progress=progress)
+        summary = scoring.score(model, inputs, out, reference=references, engine=engine,
+                                progress=progress)
     finally:
         progress.close()
     if summary.skipped or quiet:

@@ -10,7 +10,6 @@ orientation, are flipped back to genome orientation. Files are written atomicall
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -18,7 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from dnalift.errors import InputError
-from dnalift.fileio import atomic_output
+from dnalift.fileio import atomic_output, temp_directory
 
 #: Bases handled at once when resolving overlaps (bounds memory).
 OVERLAP_WINDOW = 1 << 20
@@ -142,7 +141,7 @@ def write_bigwig_rows(path: str | os.PathLike, chroms: np.ndarray, starts: np.nd
     for si, s in enumerate(segments):
         by_row.setdefault(s.row, []).append(si)
 
-    with tempfile.TemporaryDirectory(dir=Path(path).parent, prefix=".dnalift-bw-") as tmpdir:
+    with temp_directory(path) as tmpdir:
         stage = np.lib.format.open_memmap(Path(tmpdir) / "values.npy", mode="w+",
                                           dtype=np.float32, shape=(max(1, int(offsets[-1])),))
         for lo in range(0, n, block_rows):

@@ -5,6 +5,13 @@ temporary name in the final directory, ``.NAME.PID.tmp`` (``.NAME.PID.tmp.EXT`` 
 ``keep_suffix=True``, for libraries that pick the format from the extension), flushed to
 disk (fsync) and renamed into place only when complete. On any failure the temporary file is
 removed, so an interrupted job never leaves a file that looks finished, nor a stray temp file.
+
+A command-line job also owns an :class:`OutputRegistry` (installed with
+:func:`track_outputs`; the one process-level slot of this module): every temporary name is
+registered when it is chosen and every final rename happens under the registry's lock, so a
+signal handler holding that lock sees either "nothing committed" or "committed" and can
+remove everything the job wrote (:meth:`OutputRegistry.remove_all`). Temporary files of dead
+processes (after SIGKILL) are found and removed by :func:`remove_stale_temps`.
 """
 
 from __future__ import annotations
@@ -12,9 +19,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
+import shutil
+import threading
 from pathlib import Path
 from typing import Iterator
 
+from dnalift import faults
 from dnalift.errors import InputError
 
 TEMP_SUFFIX = ".tmp"
@@ -52,6 +63,135 @@ def _fsync_dir(directory: Path) -> None:
             os.close(fd)
 
 
+class OutputRegistry:
+    """The files of one job: temporary names in use and final paths already committed.
+
+    The command line creates one per process and installs it with :func:`track_outputs`;
+    :class:`AtomicPath` registers its temporary name on creation and renames under
+    :attr:`lock`. Whoever holds the lock (the signal watcher, or the exit path) sees a
+    consistent state: a rename either has not started or is complete and recorded.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.temps: set[Path] = set()
+        self.committed: list[Path] = []
+
+    def add_temp(self, tmp: Path) -> None:
+        with self.lock:
+            self.temps.add(Path(tmp))
+
+    def drop_temp(self, tmp: Path) -> None:
+        with self.lock:
+            self.temps.discard(Path(tmp))
+
+    def rename(self, tmp: Path, path: Path) -> None:
+        """``os.replace(tmp, path)`` under the lock, recording ``path`` as committed."""
+        with self.lock:
+            faults.inject("rename", len(self.committed))
+            os.replace(tmp, path)
+            self.temps.discard(Path(tmp))
+            self.committed.append(Path(path))
+
+    def remove_all(self) -> list[Path]:
+        """Delete every registered temporary file and every committed output; return the
+        committed outputs that were deleted. Call with :attr:`lock` held to keep it final."""
+        with self.lock:
+            for tmp in list(self.temps):
+                _remove(tmp)
+            removed = []
+            for path in self.committed:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                    removed.append(path)
+            self.temps.clear()
+            self.committed.clear()
+            return removed
+
+
+#: The registry of the running command-line job (None in library use); see track_outputs.
+_REGISTRY: list[OutputRegistry] = []
+
+
+@contextlib.contextmanager
+def track_outputs(registry: OutputRegistry) -> Iterator[OutputRegistry]:
+    """Record every :class:`AtomicPath` of this process in ``registry`` while in the block.
+
+    Only the command-line entry point does this (one job per process); library calls
+    without it behave exactly the same, untracked.
+    """
+    _REGISTRY.append(registry)
+    try:
+        yield registry
+    finally:
+        _REGISTRY.remove(registry)
+
+
+def _active() -> OutputRegistry | None:
+    return _REGISTRY[-1] if _REGISTRY else None
+
+
+def _remove(path: Path) -> None:
+    """Delete a temporary file or scratch directory (no error if absent)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, another user's
+        return True
+    return True
+
+
+def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
+    """Remove temporary files of ``path`` left by dead processes (e.g. after SIGKILL).
+
+    Matches ``.NAME.PID.tmp`` and ``.NAME.PID.tmp.EXT`` (files, or scratch directories of
+    :func:`temp_directory`) next to ``path`` whose PID is not a running process on this
+    machine (nor this process); returns the removed paths.
+    """
+    path = Path(path)
+    parent = path.parent if str(path.parent) else Path(".")
+    pattern = re.compile(re.escape(f".{path.name}.") + r"(\d+)" + re.escape(TEMP_SUFFIX) +
+                         r"(\.[^.]+)?")
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in parent.iterdir():
+            m = pattern.fullmatch(entry.name)
+            if not m or int(m.group(1)) == os.getpid() or _pid_alive(int(m.group(1))):
+                continue
+            _remove(entry)
+            if not entry.exists():
+                removed.append(entry)
+    return removed
+
+
+@contextlib.contextmanager
+def temp_directory(path: str | os.PathLike) -> Iterator[Path]:
+    """A scratch directory ``.NAME.PID.tmp.d`` next to ``path`` (registered with the job's
+    registry like a temporary file), removed when the block ends."""
+    tmp = temp_path(path)
+    tmp = tmp.with_name(tmp.name + ".d")
+    registry = _active()
+    if registry is not None:
+        registry.add_temp(tmp)
+    tmp.mkdir()
+    try:
+        yield tmp
+    finally:
+        _remove(tmp)
+        if registry is not None:
+            registry.drop_temp(tmp)
+
+
 class AtomicPath:
     """A temporary path that becomes ``path`` on :meth:`commit` and vanishes on :meth:`discard`.
 
@@ -72,12 +212,19 @@ class AtomicPath:
     def __init__(self, path: str | os.PathLike, *, keep_suffix: bool = False) -> None:
         self.path = Path(path)
         self.tmp = temp_path(self.path, keep_suffix=keep_suffix)
+        self._registry = _active()
+        if self._registry is not None:
+            self._registry.add_temp(self.tmp)
 
     def commit(self) -> Path:
-        """fsync the temporary file, rename it to ``path`` and return ``path``."""
+        """fsync the temporary file, rename it to ``path`` and return ``path`` (the rename
+        under the job's registry lock, when one is tracking)."""
         try:
             _fsync_file(self.tmp)
-            os.replace(self.tmp, self.path)
+            if self._registry is not None:
+                self._registry.rename(self.tmp, self.path)
+            else:
+                os.replace(self.tmp, self.path)
         except BaseException:
             self.discard()
             raise
@@ -87,6 +234,8 @@ class AtomicPath:
     def discard(self) -> None:
         """Delete the temporary file (if any)."""
         self.tmp.unlink(missing_ok=True)
+        if self._registry is not None:
+            self._registry.drop_temp(self.tmp)
 
     def __enter__(self) -> Path:
         return self.tmp
@@ -149,5 +298,5 @@ def file_sha256(path: str | os.PathLike, block: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-__all__ = ["AtomicPath", "atomic_output", "open_atomic", "write_text", "temp_path",
+__all__ = ["OutputRegistry", "track_outputs", "remove_stale_temps", "temp_directory", "AtomicPath", "atomic_output", "open_atomic", "write_text", "temp_path",
            "check_output_path", "file_sha256"]

@@ -199,6 +199,8 @@ def plot_sequence_from_h5(path: str | os.PathLike, sequence: str, output: str | 
         i, t = sf.index(sequence), sf.task_index(task)
         length, method, label = sf.length, sf.mode, sf.tasks[t]
         start, end = (0 if start is None else start), (length if end is None else end)
+        if end <= start:
+            raise InputError(f"--start {start} --end {end}: end must be greater than start")
         if not 0 <= start < end <= length:
             raise InputError(f"--start/--end {start}-{end} outside 0-{length}")
         matrix = contribution_matrix(sf.sequences(i), sf.actual(i, t))[start:end]

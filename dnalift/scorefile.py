@@ -40,7 +40,7 @@ from typing import Any, Mapping, Sequence
 import h5py
 import numpy as np
 
-from dnalift import __version__
+from dnalift import __version__, faults
 from dnalift.bigwig import write_bigwig_rows
 from dnalift.errors import InputError
 from dnalift.fileio import AtomicPath, atomic_output, check_output_path
@@ -54,6 +54,9 @@ SHARD_ATTRS = ("shard_index", "shard_count", "shard_start", "shard_stop", "comma
 #: Attributes that must agree between all shards of one job.
 JOB_ATTRS = ("dnalift_version", "model_sha256", "mode", "target_output", "tasks",
              "reference", "n_references", "seed", "n_total", "shard_count")
+#: Attributes that must equal the request for ``dnalift score`` to reuse an existing file.
+REUSE_ATTRS = JOB_ATTRS + ("target", "reference_freqs", "reference_fasta", "source", "shard_index",
+                           "shard_start", "shard_stop", "score_dtype")
 
 
 _STR = h5py.string_dtype("utf-8")
@@ -151,6 +154,7 @@ class HDF5Writer:
         if len({task_key(t) for t in self.tasks}) != len(self.tasks):
             raise InputError(f"{self.path}: task labels are not unique: {self.tasks}")
         self.n_written = 0
+        self.n_batches = 0
         self.with_output = with_output
         self._file = h5py.File(self.tmp, "w", rdcc_nbytes=CACHE_BYTES)
         try:
@@ -184,6 +188,8 @@ class HDF5Writer:
         outputs : np.ndarray, optional
             ``(B, T)`` model outputs (post-activation).
         """
+        faults.inject("write", self.n_batches)
+        self.n_batches += 1
         b = len(regions)
         if x.shape != (b, self.length, 4):
             raise InputError(f"{self.path}: batch of shape {x.shape}, expected "
@@ -526,6 +532,40 @@ def bigwig_from_h5(h5_path: str | os.PathLike, bw_path: str | os.PathLike, *,
                                  block_rows=sf.chunk_rows)
 
 
+# --------------------------------------------------------------------------- reuse
+def _plain(value: Any) -> Any:
+    """A comparable plain value: sequences as lists of Python scalars/str."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.generic):
+        return value.item()
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def job_differences(path: str | os.PathLike, attrs: "JobAttributes | Mapping[str, Any]",
+                    keys: Sequence[str] = REUSE_ATTRS) -> list[str]:
+    """How the finished score file ``path`` differs from the job ``attrs`` (``keys`` only).
+
+    Returns one ``"name file-value (now requested-value)"`` text per differing attribute;
+    empty when the file can be reused. An unreadable or incomplete file is a difference.
+    """
+    want = attrs.as_dict() if isinstance(attrs, JobAttributes) else dict(attrs)
+    try:
+        with h5py.File(path, "r") as f:
+            have = read_attrs(f)
+            complete = "n_regions" in have and "input_seqs" in f
+    except OSError as err:
+        return [f"not a readable HDF5 file ({err})"]
+    if not complete:
+        return ["not a complete dnalift score file"]
+    out = []
+    for key in keys:
+        old, new = _plain(have.get(key)), _plain(want.get(key))
+        if old != new:
+            out.append(f"{key} {old!r} (now {new!r})")
+    return out
+
+
 # --------------------------------------------------------------------------- merge
 def check_shards(paths: Sequence[str | os.PathLike]) -> list[tuple[Path, dict[str, Any]]]:
     """Open shard files and check they form one complete job; return them in shard order.
@@ -572,6 +612,24 @@ def check_shards(paths: Sequence[str | os.PathLike]) -> list[tuple[Path, dict[st
     if stop != int(ref["n_total"]):
         raise InputError(f"merge: shards end at row {stop}, expected {ref['n_total']}")
     return shards
+
+
+def _read_rows(path: Path, ds: Any, lo: int, hi: int) -> np.ndarray:
+    """Rows ``[lo, hi)`` of a shard's dataset; InputError naming the shard if unreadable."""
+    try:
+        return ds[lo:hi]
+    except (OSError, KeyError, RuntimeError) as err:
+        raise InputError(f"{path}: dataset {ds.name} is corrupted (rows {lo}-{hi}: "
+                         f"{' '.join(str(err).split())[:160]})") from None
+
+
+def merge_differences(paths: Sequence[str | os.PathLike],
+                      out_h5: str | os.PathLike) -> list[str]:
+    """How an existing merged file differs from the merge of ``paths`` (checked with
+    :func:`check_shards`); empty when it can be reused."""
+    shards = check_shards(paths)
+    want = {**shards[0][1], "shard_count": 1, "merged_from": [p.name for p, _ in shards]}
+    return job_differences(out_h5, want, JOB_ATTRS + ("merged_from",))
 
 
 def merge_shards(paths: Sequence[str | os.PathLike], out_h5: str | os.PathLike,
@@ -622,13 +680,14 @@ def merge_shards(paths: Sequence[str | os.PathLike], out_h5: str | os.PathLike,
                         raise InputError(f"{p}: dataset {name} missing")
                     step = max(1, f[name].chunks[0] if f[name].chunks else 1024)
                     for s in range(0, m, step):
-                        out[name][lo + s:lo + min(m, s + step)] = f[name][s:s + step]
+                        out[name][lo + s:lo + min(m, s + step)] = _read_rows(p, f[name], s,
+                                                                             s + step)
             lo += m
     if out_bigwig is not None:
         bigwig_from_h5(out_h5, out_bigwig, chrom_sizes=chrom_sizes)
     return Path(out_h5)
 
 
-__all__ = ["HDF5Writer", "JobAttributes", "ScoreFile", "ScoredSequences", "read_scores_h5",
-           "bigwig_from_h5", "merge_shards", "check_shards", "task_key", "read_attrs",
+__all__ = ["HDF5Writer", "JobAttributes", "job_differences", "REUSE_ATTRS", "ScoreFile", "ScoredSequences", "read_scores_h5",
+           "bigwig_from_h5", "merge_shards", "check_shards", "merge_differences", "task_key", "read_attrs",
            "write_attrs", "read_chrom_sizes", "row_datasets"]

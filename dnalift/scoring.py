@@ -19,7 +19,9 @@ joins the shard files.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import itertools
 import json
 import logging
@@ -34,13 +36,13 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from dnalift import pipeline
-from dnalift.errors import InputError
-from dnalift.fileio import check_output_path, file_sha256
+from dnalift import faults, pipeline
+from dnalift.errors import DnaliftError, InputError
+from dnalift.fileio import check_output_path, file_sha256, remove_stale_temps
 from dnalift.references import ReferenceSpec
-from dnalift.scorefile import JobAttributes, bigwig_from_h5
+from dnalift.scorefile import JobAttributes, bigwig_from_h5, job_differences
 from dnalift.sequences import iter_batches
-from dnalift.sinks import BigWigSink, HDF5Sink, HeadSink, ScoreBatch, ScoreMeta, Sink, SinkList
+from dnalift.sinks import BigWigSink, HDF5Sink, HeadSink, head_attributes, ScoreBatch, ScoreMeta, Sink, SinkList
 
 log = logging.getLogger("dnalift.score")
 
@@ -61,8 +63,10 @@ def parse_shard(text: str) -> tuple[int, int]:
 def check_shard(shard: tuple[int, int]) -> None:
     """Raise InputError unless ``shard = (i, n)`` has ``n >= 1`` and ``1 <= i <= n``."""
     i, n = shard
-    if n < 1 or not 1 <= i <= n:
-        raise InputError(f"--shard {i}/{n}: shard index must be in 1..{max(n, 1)} "
+    if n < 1:
+        raise InputError(f"--shard {i}/{n}: the number of shards N must be >= 1")
+    if not 1 <= i <= n:
+        raise InputError(f"--shard {i}/{n}: shard index must be in 1..{n} "
                          "(shards are numbered from 1)")
 
 
@@ -115,6 +119,9 @@ class ScoreInputs:
         Header of the bigWig (genome ``.fai`` order, or FASTA records).
     source : str
         Input file(s), for messages and attributes.
+    check_length : callable(length), optional
+        Raises InputError unless every region of the shard has ``length`` bases (cheap:
+        FASTA index lengths, or one pass over the BED file); run before any scoring.
     """
 
     records: Iterable[Any]
@@ -125,6 +132,7 @@ class ScoreInputs:
     stop: int
     chrom_sizes: dict[str, int]
     source: str
+    check_length: Callable[[int], None] | None = None
 
 
 @dataclass(frozen=True)
@@ -180,7 +188,23 @@ class InputSpec:
             source = f"{self.bed} on {self.genome}"
         return ScoreInputs(records=records, n=hi - lo, n_total=n_total,
                            shard=self.shard or (1, 1), start=lo, stop=hi, chrom_sizes=sizes,
-                           source=source)
+                           source=source, check_length=functools.partial(
+                               self.check_length, rows=(lo, hi)))
+
+    def check_length(self, length: int, rows: tuple[int, int] | None = None) -> None:
+        """InputError unless every region (of rows ``[lo, hi)`` for FASTA input; the whole
+        BED file, with line numbers) has ``length`` bases."""
+        from dnalift import sequences
+        if self.fasta is not None:
+            sizes = sequences.chrom_sizes(self.fasta)
+            lo, hi = rows or (0, len(sizes))
+            for name, n in itertools.islice(sizes.items(), lo, hi):
+                if n != length:
+                    _check_length(str(self.fasta), sequences.Region(name, 0, n, name=name), n,
+                                  length, None)
+        else:
+            for _ in sequences.read_bed(self.bed, self.width, self.summit, length=length):
+                pass
 
 
 def open_inputs(*, fasta: str | os.PathLike | None = None, bed: str | os.PathLike | None = None,
@@ -375,16 +399,18 @@ def score(model: Any, inputs: ScoreInputs | Iterable[Any], output: OutputSpec | 
                            n_total=inputs.n_total, shard=inputs.shard)
     head_outs = [out.for_head(h) for h in engine.heads] or [out]
     summary.outputs = [o.path for o in head_outs] + [o.bigwig for o in head_outs if o.bigwig]
-    if not out.force and all(o.path.exists() for o in head_outs):
-        for o in head_outs:
-            _finish_existing(o)
-        summary.skipped = True
-        return summary
     if isinstance(model, (str, os.PathLike)) and engine.task_names is None:
         from dnalift.models import read_task_names
         engine = dataclasses.replace(engine, task_names=read_task_names(model))
+    for o in head_outs:
+        _remove_stale_temps(o)
+    model_file = model
     model, checksum = _load(model, engine.unsafe)
-    job = _Job(model, engine.build(model), engine, reference, out, inputs, sizes, summary)
+    with _naming_model(model_file):
+        job = _Job(model, engine.build(model), engine, reference, out, inputs, sizes, summary)
+    faults.inject("loaded")
+    if inputs.check_length is not None and job.engine.input_length is not None:
+        inputs.check_length(job.engine.input_length)
     attrs = JobAttributes(
         mode=engine.mode, tasks=summary.tasks, reference=reference.name,
         n_references=reference.n_references or 0, n_total=inputs.n_total,
@@ -394,9 +420,45 @@ def score(model: Any, inputs: ScoreInputs | Iterable[Any], output: OutputSpec | 
         model_sha256=checksum, target_output="" if engine.output is None else str(engine.output),
         target=json.dumps(job.engine.target.describe(), sort_keys=True), source=inputs.source, score_dtype="float16" if out.float16 else "float32",
         command_line=out.command_line if out.command_line is not None else shlex.join(sys.argv))
+    if not out.force and all(o.path.exists() for o in head_outs):
+        heads = job.engine.heads if len(head_outs) > 1 else [None]
+        for o, head in zip(head_outs, heads):
+            _check_reusable(o.path, attrs if head is None else head_attributes(attrs, head))
+        for o in head_outs:
+            _finish_existing(o)
+        summary.skipped = True
+        return summary
     job.run(attrs, progress)
     summary.seconds = time.perf_counter() - t_start
     return summary
+
+
+def _remove_stale_temps(out: OutputSpec) -> None:
+    """Remove temporary files of the outputs left by dead processes, with a notice."""
+    for path in (out.path, out.bigwig):
+        for tmp in remove_stale_temps(path) if path is not None else ():
+            log.warning("removed %s, a temporary file left by an interrupted run", tmp)
+
+
+def _check_reusable(path: Path, attrs: JobAttributes) -> None:
+    """InputError unless the finished file ``path`` was made by this very job."""
+    differences = job_differences(path, attrs)
+    if differences:
+        raise InputError(f"{path} exists but was made with different parameters: "
+                         f"{'; '.join(differences)}; use --force to recompute it, or "
+                         "another --output")
+
+
+@contextlib.contextmanager
+def _naming_model(model: Any) -> Iterator[None]:
+    """Prefix the model file to a DnaliftError raised in the block that does not name it
+    (e.g. an unsupported LSTM or Lambda layer found by the engine)."""
+    try:
+        yield
+    except DnaliftError as err:
+        if isinstance(model, (str, os.PathLike)) and str(model) not in str(err):
+            raise type(err)(f"{model}: {err}") from None
+        raise
 
 
 def _finish_existing(out: OutputSpec) -> None:
@@ -405,7 +467,8 @@ def _finish_existing(out: OutputSpec) -> None:
         log.info("%s exists; writing the missing bigWig %s from it", out.path, out.bigwig)
         bigwig_from_h5(out.path, out.bigwig, chrom_sizes=out.chrom_sizes)
     else:
-        log.warning("%s already exists, nothing to do (use --force to recompute)", out.path)
+        log.warning("%s already exists, made with the same parameters; nothing to do (use "
+                    "--force to recompute)", out.path)
 
 
 def _load(model: Any, unsafe: bool) -> tuple[Any, str]:
@@ -431,6 +494,7 @@ class _Job:
 
     def __post_init__(self) -> None:
         self.summary.tasks = [str(t) for t in self.engine.task_labels]
+        _check_unique_tasks(self.engine_spec.tasks, self.summary.tasks)
         self.seqs_per_batch = max(1, self.engine_spec.batch_size //
                                   (self.reference.n_references or 1))
 
@@ -520,6 +584,16 @@ class _Job:
         finally:
             batches.close()
         summary.n_regions = done
+
+
+def _check_unique_tasks(asked: Sequence[int | str] | None, labels: Sequence[str]) -> None:
+    """InputError if two requested tasks (by index or name) are the same task."""
+    seen: dict[str, Any] = {}
+    for task, label in zip(asked or (), labels):
+        if label in seen:
+            raise InputError(f"--task {seen[label]} and --task {task} select the same task "
+                             f"{label!r}; give each task once")
+        seen[label] = task
 
 
 def _check_length(source: str, region: Any, length: int, model_length: int | None,

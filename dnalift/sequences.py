@@ -237,8 +237,11 @@ def open_fasta(path: str | os.PathLike):
             raise InputError(f"{path}: empty FASTA file (no records)") from None
         raise InputError(f"{path}: malformed FASTA: {msg}") from None
     except (pyfaidx.IndexNotFoundError, OSError) as err:
-        raise InputError(f"{path}: cannot read or build the FASTA index {path}.fai "
-                         f"({type(err).__name__}: {err})") from None
+        why = err.strerror if isinstance(err, OSError) and err.strerror else \
+            "the directory is not writable"
+        raise InputError(f"{path}: cannot read or build the FASTA index {path}.fai ({why}); "
+                         f"create it with `samtools faidx {path}` where you can write, or "
+                         "use a copy of the FASTA in a writable directory") from None
     except ValueError as err:  # pyfaidx: duplicate key
         raise InputError(f"{path}: malformed FASTA: {err}") from None
 
@@ -332,7 +335,8 @@ def resize(start: int, end: int, width: int, centre: int | None = None) -> tuple
 
 
 def read_bed(path: str | os.PathLike, width: int | None = None, use_summit: bool = False, *,
-             chrom_sizes: Mapping[str, int] | None = None) -> Iterator[Region]:
+             chrom_sizes: Mapping[str, int] | None = None,
+             length: int | None = None) -> Iterator[Region]:
     """Stream regions from a BED / narrowPeak file (plain or gzip).
 
     Columns: chrom, start, end (required); name (4) and strand (6, ``+``, ``-`` or ``.``)
@@ -351,6 +355,9 @@ def read_bed(path: str | os.PathLike, width: int | None = None, use_summit: bool
     chrom_sizes : mapping, optional
         Chromosome lengths (see :func:`chrom_sizes`); when given, unknown chromosomes and
         regions outside a chromosome are reported with their line number.
+    length : int, optional
+        Every region (after resizing) must have this length (a model's input length);
+        others are reported with their line number and a ``--width`` hint.
 
     Yields
     ------
@@ -375,6 +382,8 @@ def read_bed(path: str | os.PathLike, width: int | None = None, use_summit: bool
             if len(cols) < 3:
                 raise InputError(f"{where}: expected at least 3 columns, got {len(cols)}")
             chrom = cols[0]
+            if n_regions == 0 and not cols[1].lstrip("-").isdigit():
+                where += " (a column-header line? start it with '#' or remove it)"
             start = _parse_int(cols[1], "start", where)
             end = _parse_int(cols[2], "end", where)
             if start < 0:
@@ -400,6 +409,10 @@ def read_bed(path: str | os.PathLike, width: int | None = None, use_summit: bool
                         centre = start + summit
                 start, end = resize(start, end, width, centre)
             region = Region(chrom, start, end, strand, name)
+            if length is not None and end - start != length:
+                raise InputError(f"{where}: region {chrom}:{start}-{end} is {end - start} bp but "
+                                 f"the model takes {length}; resize regions with --width "
+                                 f"{length}")
             if chrom_sizes is not None:
                 _check_bounds(region, chrom_sizes, where)
             n_regions += 1

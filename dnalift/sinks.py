@@ -173,6 +173,12 @@ class BigWigSink:
         """Nothing to remove: the track is written atomically at :meth:`close`."""
 
 
+def head_attributes(attrs: Any, head: Any) -> Any:
+    """The job attributes of one head's file: its tasks, ``target`` and ``target_output``."""
+    return dataclasses.replace(attrs, tasks=list(head.labels), target=head.description_json,
+                               target_output=str(head.description.get("output", "")))
+
+
 class HeadSink:
     """The sinks of one head of a multi-head target (e.g. profile and counts in one run):
     every batch restricted to the head's columns, the file labelled with the head's tasks,
@@ -195,11 +201,8 @@ class HeadSink:
         return sum(s.seconds for s in self.sinks.sinks)
 
     def open(self, meta: ScoreMeta) -> None:
-        labels = list(self.head.labels)
-        attrs = dataclasses.replace(meta.attrs, tasks=labels,
-                                    target=self.head.description_json,
-                                    target_output=str(self.head.description.get("output", "")))
-        self.sinks.open(dataclasses.replace(meta, tasks=labels, attrs=attrs))
+        attrs = head_attributes(meta.attrs, self.head)
+        self.sinks.open(dataclasses.replace(meta, tasks=list(attrs.tasks), attrs=attrs))
 
     def write(self, batch: ScoreBatch) -> None:
         cols = self.head.columns

@@ -54,10 +54,10 @@ def test_cli_score_fasta_equals_library(small_fasta, tmp_path):
         attrs = scorefile.read_attrs(c)
         assert attrs["seed"] == 3 and attrs["command_line"].startswith("dnalift")
     assert (tmp_path / "c.bw").stat().st_size > 0
-    # rerun: no-op with one log line
+    # rerun with the same parameters: no-op with one log line
     stamp = (tmp_path / "c.h5").stat().st_mtime_ns
     res = run("score", "--model", MODEL, "--fasta", small_fasta, "--output", tmp_path / "c.h5",
-              "--shuffles", K)
+              "--shuffles", K, "--seed", 3)
     assert res.exit_code == 0 and "already exists" in res.stderr
     assert len(res.stderr.strip().splitlines()) == 1
     assert (tmp_path / "c.h5").stat().st_mtime_ns == stamp
@@ -95,6 +95,12 @@ def _bad_cases(tmp: Path, fasta: Path, fa: Path, bed: Path):
     blocker.write_text("")
     missing_chrom = tmp / "missing.bed"
     missing_chrom.write_text("chr1\t0\t200\nchrZ\t0\t200\n")
+    header_bed = tmp / "header.bed"
+    header_bed.write_text("chrom\tstart\tend\nchr1\t0\t200\n")
+    ro = tmp / "ro"
+    ro.mkdir()
+    ro_fasta = write_fasta(ro / "x.fa", [("s1", "ACGT" * 50)])
+    (ro / "x.fa.fai").mkdir()  # an index that can be neither read nor written
     m = ["--model", MODEL]
     out = ["--output", tmp / "out" / "o.h5"]
     return {
@@ -112,13 +118,36 @@ def _bad_cases(tmp: Path, fasta: Path, fa: Path, bed: Path):
                         "exactly one"),
         "no input": (m + out, "exactly one"),
         "bed no genome": (m + ["--bed", bed] + out, "--genome"),
+        # issue 13
+        "shard count zero": (m + ["--fasta", fasta, "--shard", "3/0"] + out,
+                             "--shard 3/0: the number of shards N must be >= 1"),
+        "same task twice": (m + ["--fasta", fasta, "--task", "0", "--task", "both"] + out,
+                            "--task 0 and --task both select the same task 'both'"),
+        "shuffles zero": (m + ["--fasta", fasta, "--shuffles", "0"] + out,
+                          "--shuffles 0: the number of shuffled references must be >= 1"),
+        "batch size zero": (m + ["--fasta", fasta, "--batch-size", "0"] + out,
+                            "--batch-size 0: the number of (sequence, reference) pairs"),
+        "reference fasta alone": (m + ["--fasta", fasta, "--reference", "fasta"] + out,
+                                  "--reference fasta needs --reference-fasta FILE"),
+        "freqs with shuffle": (m + ["--fasta", fasta, "--reference", "shuffle", "--freqs",
+                                    "0.25,0.25,0.25,0.25"] + out,
+                               "--freqs does not apply to --reference shuffle"),
+        "bed region length": (m + ["--bed", bed, "--genome", fa] + out,
+                              f"{bed} line 1: region chr1:100-250 is 150 bp but the model "
+                              "takes 200; resize regions with --width 200"),
+        "bed header line": (m + ["--bed", header_bed, "--genome", fa] + out,
+                            "line 1 (a column-header line? start it with '#' or remove it)"),
+        "read-only fai": (m + ["--fasta", ro_fasta] + out, "samtools faidx"),
     }
 
 
 @pytest.mark.parametrize("case", ["length", "task name", "task index", "unwritable",
                                   "corrupt model", "missing model", "bed chrom", "shard range",
                                   "shard zero", "shard malformed", "both inputs", "no input",
-                                  "bed no genome"])
+                                  "bed no genome", "shard count zero", "same task twice",
+                                  "shuffles zero", "batch size zero", "reference fasta alone",
+                                  "freqs with shuffle", "bed region length", "bed header line",
+                                  "read-only fai"])
 def test_bad_input_one_line_error_no_output(case, small_fasta, genome, tmp_path):
     fa, bed = genome
     args, needle = _bad_cases(tmp_path, small_fasta, fa, bed)[case]
@@ -127,10 +156,112 @@ def test_bad_input_one_line_error_no_output(case, small_fasta, genome, tmp_path)
     assert res.exit_code == 2, (res.output, res.exception)
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("dnalift: error: "), res.stderr
-    assert needle in lines[0]
+    assert needle in lines[0], lines[0]
     new = {p for p in set(tmp_path.rglob("*")) - before
            if p.is_file() and p.suffix != ".fai"}  # FASTA indexes are not outputs
     assert new == set(), new
+
+
+def test_rerun_reuses_only_an_output_made_with_the_same_parameters(small_fasta, tmp_path):
+    out = tmp_path / "r.h5"
+    base = ["score", "--model", MODEL, "--fasta", small_fasta, "--output", out, "--shuffles", K,
+            "-q"]
+    assert run(*base).exit_code == 0
+    stamp = out.stat().st_mtime_ns
+    refused = {  # issue 13: each of these used to exit 0 and keep the old scores
+        ("--mode", "rescale"): "mode 'genomics_default' (now 'rescale')",
+        ("--seed", "5"): "seed 0 (now 5)",
+        ("--task", "gata"): "tasks ['both', 'gata', 'tal'] (now ['gata'])",
+        ("--shard", "1/2"): "shard_count 1 (now 2)",
+        ("--float16",): "score_dtype 'float32' (now 'float16')",
+    }
+    for extra, needle in refused.items():
+        res = run(*base, *extra)
+        assert res.exit_code == 2, (extra, res.stderr)
+        assert res.stderr.startswith(f"dnalift: error: {out} exists but was made with "
+                                     "different parameters: ") and needle in res.stderr
+        assert "use --force" in res.stderr and len(res.stderr.splitlines()) == 1
+    other = write_fasta(tmp_path / "other.fa", _records(TEST_FA, 5))
+    res = run(*base[:4], other, *base[5:])
+    assert res.exit_code == 2 and "source" in res.stderr
+    # invalid requests are errors even though the output exists
+    for extra, needle in {("--task", "zzz"): "'zzz'", ("--reference", "zero"):
+                          "--shuffles does not apply to --reference zero"}.items():
+        res = run(*base, *extra)
+        assert res.exit_code == 2 and needle in res.stderr, res.stderr
+    res = run("score", "--model", tmp_path / "none.h5", *base[3:])
+    assert res.exit_code == 2 and "none.h5" in res.stderr
+    assert out.stat().st_mtime_ns == stamp
+    # the same parameters: reused; a stale temp file of a dead process is removed first
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".r.h5.{dead.pid}.tmp"
+    stale.write_bytes(b"x" * 100)
+    alive = tmp_path / f".r.h5.{os.getppid()}.tmp"
+    alive.write_bytes(b"y")
+    res = run(*base)
+    assert res.exit_code == 0 and out.stat().st_mtime_ns == stamp
+    assert not stale.exists() and alive.exists()
+    assert f"removed {stale}, a temporary file left by an interrupted run" in res.stderr
+    # --force recomputes with the new parameters
+    assert run(*base, "--mode", "rescale", "--force").exit_code == 0
+    with h5py.File(out, "r") as f:
+        assert f.attrs["mode"] == "rescale"
+    # plot: an empty interval is named as such
+    res = run("plot", "--h5", out, "--sequence", _records(small_fasta, 1)[0][0], "--start",
+              150, "--end", 100, "--output", tmp_path / "p.png")
+    assert res.exit_code == 2 and "end must be greater than start" in res.stderr
+
+
+def test_fasta_reference_is_one_reference_and_shuffle_settings_only_when_used(small_fasta,
+                                                                              tmp_path):
+    """Issue 13: --reference fasta gave K = --shuffles; --freqs was recorded with shuffles."""
+    out = tmp_path / "f.h5"
+    res = run("score", "--model", MODEL, "--fasta", small_fasta, "--reference", "fasta",
+              "--reference-fasta", small_fasta, "--batch-size", 4, "--output", out, "-q")
+    assert res.exit_code == 0, res.stderr
+    with h5py.File(out, "r") as f:
+        attrs = scorefile.read_attrs(f)
+        assert attrs["n_references"] == 1 and attrs["reference"] == "fasta"
+        assert attrs["reference_freqs"] == [] and attrs["reference_fasta"] == str(small_fasta)
+        assert f["tasks/both/delta"].shape == (5, 1)
+        assert f["input_seqs"].chunks[0] == 4  # batches of 4 sequences (4 pairs // K=1)
+        # x against itself: delta 0 and every contribution 0
+        np.testing.assert_allclose(f["tasks/both/delta"][:], 0, atol=1e-6)
+        np.testing.assert_allclose(f["contrib_scores"][:], 0, atol=1e-6)
+    out = tmp_path / "s.h5"
+    assert run("score", "--model", MODEL, "--fasta", small_fasta, "--shuffles", K,
+               "--output", out, "-q").exit_code == 0
+    with h5py.File(out, "r") as f:
+        attrs = scorefile.read_attrs(f)
+        assert attrs["reference_freqs"] == [] and attrs["n_references"] == K
+
+
+def test_unsupported_layer_error_names_the_model_file(small_fasta, tmp_path):
+    import keras
+    model = keras.Sequential([keras.Input((200, 4)), keras.layers.LSTM(2),
+                              keras.layers.Dense(1)])
+    path = tmp_path / "lstm.keras"
+    model.save(path)
+    res = run("score", "--model", path, "--fasta", small_fasta, "--output", tmp_path / "o.h5")
+    assert res.exit_code == 2
+    assert res.stderr.startswith(f"dnalift: error: {path}: ") and "LSTM" in res.stderr
+
+
+def test_merge_reuses_only_its_own_merge(genome, tmp_path):
+    fa, bed = genome
+    base = ["score", "--model", MODEL, "--bed", bed, "--genome", fa, "--width", 200,
+            "--shuffles", K, "-q"]
+    for i in (1, 2):
+        assert run(*base, "--shard", f"{i}/2", "--output", tmp_path / f"s{i}.h5").exit_code == 0
+    assert run(*base, "--seed", 4, "--output", tmp_path / "other.h5").exit_code == 0
+    shards = [tmp_path / "s1.h5", tmp_path / "s2.h5"]
+    assert run("merge", *shards, "--output", tmp_path / "m.h5").exit_code == 0
+    res = run("merge", *shards, "--output", tmp_path / "m.h5", "--bigwig", tmp_path / "m.bw")
+    assert res.exit_code == 0 and "wrote the missing" in res.stderr
+    assert (tmp_path / "m.bw").stat().st_size > 0
+    res = run("merge", *shards, "--output", tmp_path / "other.h5")
+    assert res.exit_code == 2 and "is not the merge of these shards" in res.stderr
 
 
 def test_device_option(small_fasta, tmp_path):

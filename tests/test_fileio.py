@@ -75,3 +75,54 @@ def test_file_sha256(tmp_path):
     (tmp_path / "f").write_bytes(b"abc")
     assert fileio.file_sha256(tmp_path / "f") == \
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_registry_tracks_temps_and_renames_and_removes_everything(tmp_path):
+    registry = fileio.OutputRegistry()
+    with fileio.track_outputs(registry):
+        with fileio.atomic_output(tmp_path / "a.txt") as tmp:
+            assert registry.temps == {tmp}
+            tmp.write_text("a")
+        assert registry.temps == set() and registry.committed == [tmp_path / "a.txt"]
+        pending = fileio.AtomicPath(tmp_path / "b.txt")
+        pending.tmp.write_text("half")
+        with fileio.temp_directory(tmp_path / "b.txt") as scratch:
+            assert scratch.name == f".b.txt.{os.getpid()}.tmp.d" and scratch in registry.temps
+            (scratch / "x").write_text("x")
+            assert registry.remove_all() == [tmp_path / "a.txt"]
+            assert not scratch.exists()
+    assert list(tmp_path.iterdir()) == []  # committed output, temp file and directory gone
+    fileio.write_text(tmp_path / "c.txt", "c")  # untracked outside the block
+    assert registry.committed == [] and (tmp_path / "c.txt").read_text() == "c"
+
+
+def test_remove_stale_temps_only_of_dead_processes(tmp_path):
+    import subprocess
+    import sys
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    out = tmp_path / "o.h5"
+    stale = [tmp_path / f".o.h5.{dead.pid}.tmp", tmp_path / f".o.h5.{dead.pid}.tmp.keras"]
+    for p in stale:
+        p.write_text("x")
+    (tmp_path / f".o.h5.{dead.pid}.tmp.d").mkdir()
+    stale.append(tmp_path / f".o.h5.{dead.pid}.tmp.d")
+    keep = [tmp_path / f".o.h5.{os.getpid()}.tmp", tmp_path / f".o.h5.{os.getppid()}.tmp",
+            tmp_path / f".other.h5.{dead.pid}.tmp", tmp_path / f".o.h5.{dead.pid}.tmpx"]
+    for p in keep:
+        p.write_text("y")
+    assert sorted(fileio.remove_stale_temps(out)) == sorted(stale)
+    assert sorted(tmp_path.iterdir()) == sorted(keep)
+
+
+def test_fault_hook_raises_at_its_point_only(monkeypatch, tmp_path):
+    import errno
+    from dnalift import faults
+    monkeypatch.setenv(faults.ENV, "rename@1:ENOSPC")
+    registry = fileio.OutputRegistry()
+    with fileio.track_outputs(registry):
+        fileio.write_text(tmp_path / "a.txt", "a")  # rename 0: fine
+        with pytest.raises(OSError) as info:
+            fileio.write_text(tmp_path / "b.txt", "b")
+    assert info.value.errno == errno.ENOSPC
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]  # no temp file left

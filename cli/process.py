@@ -1,0 +1,150 @@
+"""How a ``dnalift`` process starts and ends (above the whole data flow): signals and exit.
+
+The console script enters at :func:`main`, which, before TensorFlow/Keras/JAX are imported
+and before any other thread starts, blocks SIGINT, SIGTERM and SIGHUP in the main thread
+(threads created later, TensorFlow's included, inherit the mask) and starts one watcher
+thread that waits for them with :func:`signal.sigwait`. No Python signal handler ever runs,
+so no exception is raised inside a native import or a compiled kernel. On a signal the
+watcher takes the job's output-registry lock (:class:`dnalift.fileio.OutputRegistry`,
+under which every final rename happens), deletes the job's temporary files and any output
+it already committed, writes one line (``dnalift: interrupted by SIGTERM; no output
+written``) and ends the process with ``128 + signum`` (SIGHUP 129, SIGINT 130, SIGTERM 143).
+
+The normal end goes through :meth:`SignalGuard.exit` under the same lock: a signal that
+arrived before it is handled as above; a failed command (non-zero status) also deletes
+what it committed. So at every moment a run ends either with its complete outputs and
+status 0, or with no output, no temporary file and a non-zero status.
+
+Library use (notebooks, click's ``CliRunner``) never comes here and keeps Python's normal
+behaviour (KeyboardInterrupt).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+import traceback
+from typing import Sequence
+
+from dnalift import faults
+from dnalift.fileio import OutputRegistry, track_outputs
+
+#: The signals that end a job cleanly (batch-system cancel / time limit, Ctrl-C, hang-up).
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class SignalGuard:
+    """The watcher thread of one process and the way the process exits.
+
+    Parameters
+    ----------
+    registry : OutputRegistry
+        The job's files: removed on a signal or a failed exit.
+    """
+
+    def __init__(self, registry: OutputRegistry) -> None:
+        self.registry = registry
+        self.received: int | None = None
+        self._stderr = os.dup(2)  # the real stderr, even while fd 2 is silenced
+        self._thread = threading.Thread(target=self._watch, daemon=True,
+                                        name="dnalift-signals")
+
+    def start(self) -> None:
+        """Block :data:`SIGNALS` (inherited by every later thread) and start watching.
+
+        Threads started before (e.g. a BLAS pool, when :func:`main` is entered after heavy
+        imports) do not block them: a signal they receive reaches Python's handler in the
+        main thread, which only forwards it to the watcher.
+        """
+        signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
+        self._thread.start()
+        for signum in SIGNALS:
+            signal.signal(signum, self._forward)
+
+    def _forward(self, signum: int, frame: object) -> None:
+        signal.pthread_kill(self._thread.ident, signum)
+
+    def _watch(self) -> None:
+        signum = signal.sigwait(SIGNALS)
+        self.received = signum
+        self.registry.lock.acquire()  # never released: the process ends here
+        self._interrupted(signum)
+
+    def _interrupted(self, signum: int) -> None:
+        """Remove the job's files, say so on one line and exit (the lock is held)."""
+        self.registry.remove_all()
+        name = signal.Signals(signum).name
+        os.write(self._stderr, f"dnalift: interrupted by {name}; no output written\n".encode())
+        os._exit(128 + signum)
+
+    def _pending(self) -> int | None:
+        """A signal received or pending but not handled yet."""
+        if self.received is not None:
+            return self.received
+        return next((s for s in SIGNALS if s in signal.sigpending()), None)
+
+    def exit(self, code: int) -> None:
+        """End the process with ``code`` under the registry lock (never returns).
+
+        A signal that arrived before this point wins (its status, outputs removed); a
+        non-zero ``code`` removes what the job committed.
+        """
+        self.registry.lock.acquire()
+        signum = self._pending()
+        if signum is not None:
+            self._interrupted(signum)
+        if code != 0:
+            self.registry.remove_all()
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(code)
+
+
+def _exit_code(code: object) -> int:
+    """The process status of a :class:`SystemExit` code (a message is printed, status 1)."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
+def run_cli(argv: Sequence[str] | None = None) -> int:
+    """Run the click command line and return its exit status (1 with a traceback for an
+    unexpected error)."""
+    from dnalift.cli.main import cli  # heavy imports only after the signals are blocked
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="dnalift")
+    except SystemExit as err:
+        return _exit_code(err.code)
+    except Exception:
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """The ``dnalift`` console script: guard the signals, run the command, exit."""
+    guard = SignalGuard(OutputRegistry())
+    guard.start()
+    from dnalift.cli.tflog import quiet_tensorflow
+    quiet_tensorflow()
+    faults.inject("start")
+    code = 1
+    try:
+        with track_outputs(guard.registry):
+            code = run_cli(argv)
+    finally:
+        guard.exit(code)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -54,9 +54,10 @@ def _task_names(text: str | None) -> list[str] | None:
 
 
 @click.command("score")
-@click.option("--model", "model", required=True, type=click.Path(dir_okay=False),
+@click.option("--model", "model", required=True, multiple=True, type=click.Path(dir_okay=False),
               help="Keras model (.keras, or legacy/Keras-2 .h5). Task names are read from "
-                   "MODEL.tasks.txt when present.")
+                   "MODEL.tasks.txt when present. Repeat for an ensemble (e.g. the folds): "
+                   "scores are averaged over the models, same references for all.")
 @click.option("--fasta", type=click.Path(dir_okay=False), default=None,
               help="Sequences to score (all the model's input length).")
 @click.option("--bed", type=click.Path(dir_okay=False), default=None,
@@ -97,6 +98,10 @@ def _task_names(text: str | None) -> list[str] | None:
 @click.option("--seed", type=int, default=None,
               help="Seed of the shuffled references (--reference shuffle; recorded in the "
                    "output) [default: 0].")
+@click.option("--strands", type=click.Choice(["forward", "both"]), default="forward",
+              show_default=True,
+              help="both: also score the reverse complement of every region and average the "
+                   "two in the input's orientation.")
 @click.option("--batch-size", type=int, default=1024, show_default=True,
               help="(sequence, reference) pairs per engine batch.")
 @click.option("--shard", default=None, metavar="I/N",
@@ -114,7 +119,7 @@ def _task_names(text: str | None) -> list[str] | None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress, only warnings and errors.")
 @click.option("-v", "--verbose", count=True, help="More log output.")
 def score(model, fasta, bed, genome, width, summit, output, bigwig, tasks, task_names,
-          output_name, mode, reference, k, freqs, reference_fasta, seed, batch_size, shard,
+          output_name, mode, reference, k, freqs, reference_fasta, seed, strands, batch_size, shard,
           unsafe, float16, compression, force, device, quiet, verbose) -> None:
     """Compute DeepLIFT contribution scores and write HDF5 (tfmodisco-lite layout) and bigWig.
 
@@ -133,7 +138,7 @@ def score(model, fasta, bed, genome, width, summit, output, bigwig, tasks, task_
     engine = scoring.EngineSpec(
         mode=mode, output=int(output_name) if output_name and output_name.isdigit()
         else output_name, tasks=list(tasks) or None, task_names=_task_names(task_names),
-        batch_size=batch_size, unsafe=unsafe)
+        batch_size=batch_size, unsafe=unsafe, strands=strands)
     if output is None:
         output = scoring.default_output(fasta or bed or "dnalift", shard_t)
     out = scoring.OutputSpec(output, bigwig=bigwig, float16=float16,
@@ -144,7 +149,7 @@ def score(model, fasta, bed, genome, width, summit, output, bigwig, tasks, task_
     progress = scoring_progress(quiet)
     try:
         with terminate_as_exit():
-            summary = scoring.score(model, inputs, out, reference=references, engine=engine,
+            summary = scoring.score(list(model), inputs, out, reference=references, engine=engine,
                                     progress=progress)
     finally:
         progress.close()
@@ -154,6 +159,10 @@ def score(model, fasta, bed, genome, width, summit, output, bigwig, tasks, task_
                f"({summary.regions_per_second:.1f} regions/s; max |residual| "
                f"{summary.max_abs_residual:.2g}) -> {summary.output}"
                + (f", {summary.bigwig}" if summary.bigwig else ""), err=True)
+    for key, values in summary.agreement.items():
+        names = list(model) if key == "model_agreement" else ["forward", "reverse"]
+        click.echo(f"{key.replace('_', ' ')} (Pearson r with the mean): " + ", ".join(
+            f"{name} {r:.4f}" for name, r in zip(names, values)), err=True)
 
 
 def _click_bar(total: int, label: str, stream, rate_text):

@@ -34,6 +34,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 
 from dnalift import pipeline
+from dnalift.ensemble import STRANDS, CombinedEngine
 from dnalift.errors import InputError
 from dnalift.fileio import check_output_path, file_sha256
 from dnalift.references import ReferenceSpec
@@ -213,6 +214,9 @@ class EngineSpec:
         Allow Lambda layers / custom code when loading a model file.
     options : dict
         Further :class:`DeepLift` keywords (``maxpool``, ``dtype``, ``steps``).
+    strands : {"forward", "both"}
+        ``both`` also scores the reverse complement of every region and averages the two in
+        the orientation of the input (:mod:`dnalift.ensemble`).
     """
 
     mode: str = "genomics_default"
@@ -222,10 +226,13 @@ class EngineSpec:
     batch_size: int = 1024
     unsafe: bool = False
     options: Mapping[str, Any] = field(default_factory=dict)
+    strands: str = "forward"
 
     def __post_init__(self) -> None:
         if isinstance(self.batch_size, bool) or int(self.batch_size) < 1:
             raise InputError("--batch-size must be >= 1")
+        if self.strands not in STRANDS:
+            raise InputError(f"--strands {self.strands!r}: expected one of {', '.join(STRANDS)}")
 
     def build(self, model: Any) -> Any:
         """The :class:`DeepLift` engine for a loaded model."""
@@ -304,6 +311,7 @@ class ScoreSummary:
     bigwig_seconds: float = 0.0
     max_abs_residual: float = 0.0
     tasks: list[str] = field(default_factory=list)
+    agreement: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def regions_per_second(self) -> float:
@@ -319,10 +327,13 @@ def score(model: Any, inputs: ScoreInputs | Iterable[Any], output: OutputSpec | 
 
     Parameters
     ----------
-    model : path or keras.Model
+    model : path or keras.Model, or a sequence of them
         A path is loaded with :func:`dnalift.deeplift.load_model` (``engine.unsafe`` allows
         Lambda/custom code) and its SHA-256 is recorded; task names default to the sidecar
-        ``<model>.tasks.txt``.
+        ``<model>.tasks.txt``. Several models (the folds of an ensemble) are averaged with
+        the same references (:mod:`dnalift.ensemble`); their checksums are recorded
+        comma-separated in ``model_sha256`` and the per-model agreement in
+        ``model_agreement``.
     inputs : ScoreInputs or iterable of (Region, str)
         From :func:`open_inputs`, or any stream of (region, sequence) pairs (then the
         bigWig header needs ``OutputSpec.chrom_sizes``).
@@ -352,15 +363,20 @@ def score(model: Any, inputs: ScoreInputs | Iterable[Any], output: OutputSpec | 
         _finish_existing(out)
         summary.skipped = True
         return summary
-    model, checksum = _load(model, engine.unsafe)
-    job = _Job(model, engine.build(model), engine, reference, out, inputs, sizes, summary)
+    paths = list(model) if isinstance(model, (list, tuple)) else [model]
+    models, checksums = zip(*(_load(m, engine.unsafe) for m in paths))
+    combined = CombinedEngine([engine.build(m) for m in models], strands=engine.strands,
+                              labels=[str(p) if isinstance(p, (str, os.PathLike)) else f"model{i}"
+                                      for i, p in enumerate(paths)])
+    job = _Job(list(models), combined, engine, reference, out, inputs, sizes, summary)
     attrs = JobAttributes(
         mode=engine.mode, tasks=summary.tasks, reference=reference.name,
         n_references=reference.n_references or 0, n_total=inputs.n_total,
         shard_index=inputs.shard[0], shard_count=inputs.shard[1], shard_start=inputs.start,
         shard_stop=inputs.stop, seed=reference.seed_value,
         reference_freqs=list(reference.freqs or []), reference_fasta=str(reference.fasta or ""),
-        model_sha256=checksum, target_output="" if engine.output is None else str(engine.output),
+        model_sha256=",".join(checksums), models=[_model_name(p) for p in paths],
+        strands=engine.strands, target_output="" if engine.output is None else str(engine.output),
         source=inputs.source, score_dtype="float16" if out.float16 else "float32",
         command_line=out.command_line if out.command_line is not None else shlex.join(sys.argv))
     job.run(attrs, progress)
@@ -377,6 +393,11 @@ def _finish_existing(out: OutputSpec) -> None:
         log.warning("%s already exists, nothing to do (use --force to recompute)", out.path)
 
 
+def _model_name(model: Any) -> str:
+    """File name of a model path (``<in-memory>`` for a loaded model)."""
+    return Path(model).name if isinstance(model, (str, os.PathLike)) else "<in-memory>"
+
+
 def _load(model: Any, unsafe: bool) -> tuple[Any, str]:
     """A loaded model and the SHA-256 of its file ("" for an in-memory model)."""
     if not isinstance(model, (str, os.PathLike)):
@@ -389,8 +410,8 @@ def _load(model: Any, unsafe: bool) -> tuple[Any, str]:
 class _Job:
     """The stages of one scoring job: inputs -> references -> engine -> sinks."""
 
-    model: Any
-    engine: Any  # dnalift.deeplift.DeepLift
+    models: list[Any]
+    engine: CombinedEngine  # one DeepLift per model, one or both strands
     engine_spec: EngineSpec
     reference: ReferenceSpec
     output: OutputSpec
@@ -421,7 +442,9 @@ class _Job:
         When the engine provides ``Attribution.output``, this body becomes
         ``return att.output`` (and the extra forward pass goes away).
         """
-        return model_outputs(self.model, x, self.engine_spec.output, self.engine.task_indices)
+        return self.engine.mean_over_members(
+            lambda i, xv: model_outputs(self.models[i], xv, self.engine_spec.output,
+                                        self.engine.task_indices), x)
 
     def meta(self, attrs: JobAttributes, n: int, length: int, k: int,
              with_output: bool) -> ScoreMeta:
@@ -484,6 +507,8 @@ class _Job:
                     raise InputError(f"{inputs.source}: no regions to score")
                 sinks.open(self.meta(attrs, 0, self.engine.input_length,
                                      self.reference.n_references or 1, False))
+            summary.agreement = self.engine.agreement_attrs()
+            sinks.sinks[0].add_attrs(summary.agreement)  # the HDF5 sink
             sinks.close()
         except BaseException:
             batches.close()

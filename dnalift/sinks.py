@@ -113,6 +113,12 @@ class HDF5Sink:
         self.float16, self.compression = float16, compression
         self.seconds = 0.0
         self._writer: HDF5Writer | None = None
+        self._final_attrs: dict[str, Any] = {}
+
+    def add_attrs(self, attrs: Mapping[str, Any]) -> None:
+        """Root attributes to store when the file is closed (known only at the end of the
+        job, e.g. the ensemble agreement)."""
+        self._final_attrs.update(attrs)
 
     def open(self, meta: ScoreMeta) -> None:
         self._writer = HDF5Writer(self.path, n=meta.n, length=meta.length, tasks=meta.tasks,
@@ -127,7 +133,7 @@ class HDF5Sink:
         self.seconds += time.perf_counter() - t0
 
     def close(self) -> None:
-        self._writer.close()
+        self._writer.close(self._final_attrs)
 
     def abort(self) -> None:
         if self._writer is not None:

@@ -124,6 +124,23 @@ def test_dry_run_genome_plan_has_one_job_per_shard(tmp_path):
     assert f"--bed {tmp_path / 'peaks.bed'}" in res.stdout
 
 
+def test_dry_run_genome_ensemble_of_models_on_both_strands(tmp_path):
+    """genome.model as a list: every shard job scores the ensemble (--model per fold)."""
+    synthetic_genome(tmp_path / "genome.fa")
+    for name in ("fold0.h5", "fold1.h5"):
+        (tmp_path / name).write_bytes(SHIPPED_MODEL.read_bytes())
+    cfg = genome_config(tmp_path, shards=2, model=[str(tmp_path / "fold0.h5"),
+                                                   str(tmp_path / "fold1.h5")])
+    cfg["score"]["strands"] = "both"
+    res = snakemake(tmp_path, "-n", "-p", "--configfile",
+                    str(write_config(tmp_path / "cfg.yaml", cfg)))
+    cmds = re.findall(r"dnalift score .*--shard \S+ .*", res.stdout)
+    assert len(cmds) == 2
+    for cmd in cmds:
+        assert f"--model {tmp_path / 'fold0.h5'} --model {tmp_path / 'fold1.h5'} --bed" in cmd
+        assert "--strands both" in cmd
+
+
 def test_dry_run_simulated_plan_shipped_or_trained_model(tmp_path):
     res = snakemake(tmp_path, "-n", "-p")
     assert job_counts(res.stdout) == {"simulate": 1, "score_simulated": 1, "motifs": 1,

@@ -68,6 +68,7 @@ def score_options():
     return (opt("--mode", SCORE["mode"]) + opt("--reference", SCORE["reference"])
             + opt("--shuffles", SCORE["shuffles"] if shuffle else None)
             + opt("--seed", SCORE["seed"] if shuffle else None)
+            + opt("--strands", SCORE["strands"] if SCORE["strands"] != "forward" else None)
             + opt("--batch-size", SCORE["batch_size"]) + opt("--device", SCORE["device"])
             + (f" {SCORE['extra']}" if SCORE["extra"] else ""))
 
@@ -115,8 +116,15 @@ GENOME_FASTA = GEN["fasta"] or []
 GENOME_FAI = f"{GEN['fasta']}.fai" if GEN["fasta"] else []
 
 
-def genome_model():
-    return GEN["model"] or shipped_model()
+def genome_models():
+    """The model files of the genome-wide mode: one, or the folds of an ensemble."""
+    models = GEN["model"] if isinstance(GEN["model"], list) else [GEN["model"]]
+    return [m for m in models if m] or [shipped_model()]
+
+
+def model_options(models):
+    """' --model A --model B ...' (shell-quoted)."""
+    return "".join(opt("--model", m) for m in models)
 
 
 def genome_regions():

@@ -76,15 +76,18 @@ def modisco(h5, task, output, max_seqlets, window, log) -> None:
 @click.option("--motifs", "meme", required=True, type=click.Path(dir_okay=False),
               help="MEME motif database.")
 @click.option("--output", required=True, type=click.Path(file_okay=False),
-              help="Directory of the HTML report (motifs.html).")
+              help="Directory of the HTML report (report.html).")
 @click.option("--log", type=click.Path(dir_okay=False), default=None)
 def report(modisco_h5, meme, output, log) -> None:
     """TF-MoDISco's HTML report (`modisco report --lite`: TOMTOM p-values by memelite)."""
     from dnalift.discovery import run_tool
+    from dnalift.meme import load_motifs
 
+    n_matches = min(3, len(load_motifs(meme)[0]))  # modisco fails asking for more than exist
     Path(output).mkdir(parents=True, exist_ok=True)
-    run_tool(["modisco", "report", "-i", modisco_h5, "-o", output, "-m", meme, "-l"], log)
-    click.echo(f"wrote {Path(output) / 'motifs.html'}")
+    run_tool(["modisco", "report", "-i", modisco_h5, "-o", output, "-m", meme, "-l",
+              "-n", n_matches], log)
+    click.echo(f"wrote {Path(output) / 'report.html'}")
 
 
 @discover.command("name")

@@ -14,6 +14,12 @@ _TASK = click.option("--task", default=None,
                      help="Task label (or index) of the score file [default: the first].")
 _H5 = click.option("--h5", "h5", required=True, type=click.Path(dir_okay=False),
                    help="HDF5 written by `dnalift score`.")
+_MODISCO = click.option("--modisco", "modisco_h5", required=True,
+                        type=click.Path(dir_okay=False), help="TF-MoDISco results HDF5.")
+_MOTIFS = click.option("--motifs", "meme_path", required=True, type=click.Path(dir_okay=False),
+                       help="MEME motif database.")
+_LOG = click.option("--log", type=click.Path(dir_okay=False), default=None,
+                    help="Append the tool's output here.")
 
 
 @click.group("discover")
@@ -23,8 +29,8 @@ def discover() -> None:
     \b
     dnalift discover modisco --h5 s.h5 --task both --output modisco.h5
     dnalift discover report  --modisco modisco.h5 --motifs db.meme --output report/
-    dnalift discover name    --modisco modisco.h5 --motifs db.meme --output patterns.tsv --logos logos/
-    dnalift discover hits    --h5 s.h5 --task both --modisco modisco.h5 --patterns patterns.tsv --output hits.bed
+    dnalift discover name    --modisco modisco.h5 --motifs db.meme --output patterns.tsv
+    dnalift discover hits    --h5 s.h5 --task both --modisco modisco.h5 --output hits.bed
     dnalift discover track   --h5 s.h5 --hits hits.bed --region seq14401 --output track.png
 
     modisco, report and hits run modisco-lite and finemo (pip install 'dnalift[motifs]').
@@ -51,8 +57,7 @@ def view(h5, task, output) -> None:
               help="modisco motifs -n: seqlets per metacluster.")
 @click.option("--window", type=int, default=None,
               help="modisco motifs -w: central window [default: the whole region].")
-@click.option("--log", type=click.Path(dir_okay=False), default=None,
-              help="Append modisco's output here.")
+@_LOG
 def modisco(h5, task, output, max_seqlets, window, log) -> None:
     """Run TF-MoDISco (`modisco motifs`) on one task of a score file."""
     from dnalift.discovery import require_tool, run_tool, task_view
@@ -72,28 +77,26 @@ def modisco(h5, task, output, max_seqlets, window, log) -> None:
 
 
 @discover.command("report")
-@click.option("--modisco", "modisco_h5", required=True, type=click.Path(dir_okay=False))
-@click.option("--motifs", "meme", required=True, type=click.Path(dir_okay=False),
-              help="MEME motif database.")
+@_MODISCO
+@_MOTIFS
 @click.option("--output", required=True, type=click.Path(file_okay=False),
               help="Directory of the HTML report (report.html).")
-@click.option("--log", type=click.Path(dir_okay=False), default=None)
-def report(modisco_h5, meme, output, log) -> None:
+@_LOG
+def report(modisco_h5, meme_path, output, log) -> None:
     """TF-MoDISco's HTML report (`modisco report --lite`: TOMTOM p-values by memelite)."""
     from dnalift.discovery import run_tool
     from dnalift.meme import load_motifs
 
-    n_matches = min(3, len(load_motifs(meme)[0]))  # modisco fails asking for more than exist
+    n_matches = min(3, len(load_motifs(meme_path)[0]))  # modisco fails asking for more
     Path(output).mkdir(parents=True, exist_ok=True)
-    run_tool(["modisco", "report", "-i", modisco_h5, "-o", output, "-m", meme, "-l",
+    run_tool(["modisco", "report", "-i", modisco_h5, "-o", output, "-m", meme_path, "-l",
               "-n", n_matches], log)
     click.echo(f"wrote {Path(output) / 'report.html'}")
 
 
 @discover.command("name")
-@click.option("--modisco", "modisco_h5", required=True, type=click.Path(dir_okay=False))
-@click.option("--motifs", "meme_path", required=True, type=click.Path(dir_okay=False),
-              help="MEME motif database.")
+@_MODISCO
+@_MOTIFS
 @click.option("--output", required=True, type=click.Path(dir_okay=False),
               help="Pattern table TSV (best match, p- and q-value per pattern).")
 @click.option("--pairs", type=click.Path(dir_okay=False), default=None,
@@ -133,7 +136,7 @@ def name(modisco_h5, meme_path, output, pairs, logos, method, trim_threshold) ->
 @discover.command("hits")
 @_H5
 @_TASK
-@click.option("--modisco", "modisco_h5", required=True, type=click.Path(dir_okay=False))
+@_MODISCO
 @click.option("--patterns", type=click.Path(dir_okay=False), default=None,
               help="Pattern table of `dnalift discover name`: hits are named by the match.")
 @click.option("--output", required=True, type=click.Path(dir_okay=False), help="Hit BED.")
@@ -145,7 +148,7 @@ def name(modisco_h5, meme_path, output, pairs, logos, method, trim_threshold) ->
               help="finemo call-hits -b: regions per optimisation batch.")
 @click.option("--max-regions", type=int, default=None,
               help="Call hits on the first N regions only (Fi-NeMo is slow on a CPU).")
-@click.option("--log", type=click.Path(dir_okay=False), default=None)
+@_LOG
 def hits(h5, task, modisco_h5, patterns, output, finemo_dir, lam, batch_size, max_regions,
          log) -> None:
     """Call motif instances with Fi-NeMo; write them as BED in genome coordinates."""

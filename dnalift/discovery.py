@@ -307,4 +307,5 @@ def read_bed_hits(path: str | os.PathLike) -> pd.DataFrame:
 
 __all__ = ["MissingToolError", "require_tool", "run_tool", "task_view", "first_regions", "Pattern",
            "read_patterns", "trim_bounds", "consensus", "name_patterns", "read_finemo_hits",
-           "hits_to_bed", "region_positions", "write_bed", "read_bed_hits", "PATTERN_COLUMNS", "EXTRA_HINT"]
+           "hits_to_bed", "region_positions", "write_bed", "read_bed_hits", "PATTERN_COLUMNS",
+           "EXTRA_HINT"]

@@ -213,7 +213,8 @@ def plot_pattern_match(cwm: np.ndarray, motif_ppm: np.ndarray | None, path: str 
     plt = _pyplot()
     rows = 1 if motif_ppm is None else 2
     width = cwm.shape[0] if motif_ppm is None else max(cwm.shape[0], len(motif_ppm))
-    fig, axes = plt.subplots(rows, 1, squeeze=False, figsize=(max(4.0, width / 2.5), 2.0 * rows))
+    fig, axes = plt.subplots(rows, 1, squeeze=False,
+                             figsize=(max(4.0, width / 2.5, 0.09 * len(title)), 2.0 * rows))
     if motif_ppm is None:
         _draw_logo(axes[0, 0], cwm, ylabel="contribution", title=title)
     else:

@@ -68,7 +68,7 @@ class JobAttributes:
     ``shard_index`` is 1-based; rows ``[shard_start, shard_stop)`` of ``n_total`` input
     regions are in the file. ``reference_freqs`` / ``reference_fasta`` are set only for the
     ``frequency`` / ``fasta`` reference kinds. ``model_sha256`` holds the SHA-256 of the
-    model file, comma-separated for an ensemble (``models``: the file names, same order);
+    model file, comma-separated for an ensemble (``models``: the paths as given, same order);
     ``strands`` is ``forward`` or ``both`` (scores averaged over the two strands).
     """
 

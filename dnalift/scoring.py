@@ -394,8 +394,8 @@ def _finish_existing(out: OutputSpec) -> None:
 
 
 def _model_name(model: Any) -> str:
-    """File name of a model path (``<in-memory>`` for a loaded model)."""
-    return Path(model).name if isinstance(model, (str, os.PathLike)) else "<in-memory>"
+    """A model path as given (``<in-memory>`` for a loaded model)."""
+    return str(model) if isinstance(model, (str, os.PathLike)) else "<in-memory>"
 
 
 def _load(model: Any, unsafe: bool) -> tuple[Any, str]:

@@ -119,7 +119,7 @@ def test_ensemble_is_the_mean_of_the_models(fold1, fasta, tmp_path):
     assert np.abs(got["residual"]).max() < 1e-3
     # checksums of both models, in --model order; agreement = Pearson r with the mean
     assert attrs["model_sha256"] == f"{file_sha256(MODEL)},{file_sha256(fold1)}"
-    assert list(attrs["models"]) == ["model.h5", "fold1.h5"]
+    assert list(attrs["models"]) == [str(MODEL), str(fold1)]
     mean = (a0.actual + a1.actual) / 2
     expect = [np.corrcoef(a.actual.ravel(), mean.ravel())[0, 1] for a in (a0, a1)]
     np.testing.assert_allclose(attrs["model_agreement"], expect, atol=1e-4)

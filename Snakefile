@@ -16,6 +16,7 @@ configfile: os.path.join(workflow.basedir, "config", "config.yaml")
 include: "workflow/rules/common.smk"
 include: "workflow/rules/simulated.smk"
 include: "workflow/rules/genome.smk"
+include: "workflow/rules/discovery.smk"
 
 
 rule all:

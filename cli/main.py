@@ -24,6 +24,7 @@ _COMMANDS = (
     ("dnalift.cli.motifs", "motifs"),
     ("dnalift.cli.plot", "plot"),
     ("dnalift.cli.tile", "tile"),
+    ("dnalift.cli.discover", "discover"),
 )
 
 

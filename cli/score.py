@@ -84,9 +84,10 @@ def _targets(kinds: tuple, output_names: tuple, channels: str, combine: str):
 
 
 @click.command("score")
-@click.option("--model", "model", required=True, type=click.Path(dir_okay=False),
+@click.option("--model", "model", required=True, multiple=True, type=click.Path(dir_okay=False),
               help="Keras model (.keras, or legacy/Keras-2 .h5). Task names are read from "
-                   "MODEL.tasks.txt when present.")
+                   "MODEL.tasks.txt when present. Repeat for an ensemble (e.g. the folds): "
+                   "scores are averaged over the models, same references for all.")
 @click.option("--fasta", type=click.Path(dir_okay=False), default=None,
               help="Sequences to score (all the model's input length).")
 @click.option("--bed", type=click.Path(dir_okay=False), default=None,
@@ -143,6 +144,10 @@ def _targets(kinds: tuple, output_names: tuple, channels: str, combine: str):
 @click.option("--seed", type=int, default=None,
               help="Seed of the shuffled references (--reference shuffle; recorded in the "
                    "output) [default: 0].")
+@click.option("--strands", type=click.Choice(["forward", "both"]), default="forward",
+              show_default=True,
+              help="both: also score the reverse complement of every region and average the "
+                   "two in the input's orientation.")
 @click.option("--batch-size", type=int, default=1024, show_default=True,
               help="(sequence, reference) pairs per engine batch.")
 @click.option("--shard", default=None, metavar="I/N",
@@ -160,7 +165,8 @@ def _targets(kinds: tuple, output_names: tuple, channels: str, combine: str):
 @click.option("-q", "--quiet", is_flag=True, help="No progress, only warnings and errors.")
 @click.option("-v", "--verbose", count=True, help="More log output.")
 def score(model, fasta, bed, genome, width, summit, output, bigwig, tasks, task_names,
-          target_kinds, output_name, profile_channels, counts_combine, mode, reference, k, freqs, reference_fasta, seed, batch_size, shard,
+          target_kinds, output_name, profile_channels, counts_combine, mode, reference, k,
+          freqs, reference_fasta, seed, strands, batch_size, shard,
           unsafe, float16, compression, force, device, quiet, verbose) -> None:
     """Compute DeepLIFT contribution scores and write HDF5 (tfmodisco-lite layout) and bigWig.
 
@@ -182,7 +188,8 @@ def score(model, fasta, bed, genome, width, summit, output, bigwig, tasks, task_
     target, output_ref = _targets(target_kinds, output_name, profile_channels, counts_combine)
     engine = scoring.EngineSpec(
         mode=mode, output=output_ref, target=target, tasks=list(tasks) or None,
-        task_names=_task_names(task_names), batch_size=batch_size, unsafe=unsafe)
+        task_names=_task_names(task_names), batch_size=batch_size, unsafe=unsafe,
+        strands=strands)
     if output is None:
         output = scoring.default_output(fasta or bed or "dnalift", shard_t)
     out = scoring.OutputSpec(output, bigwig=bigwig, float16=float16,
@@ -192,7 +199,7 @@ def score(model, fasta, bed, genome, width, summit, output, bigwig, tasks, task_
                                  summit=summit, shard=shard_t)
     progress = scoring_progress(quiet)
     try:
-        summary = scoring.score(model, inputs, out, reference=references, engine=engine,
+        summary = scoring.score(list(model), inputs, out, reference=references, engine=engine,
                                 progress=progress)
     finally:
         progress.close()
@@ -202,6 +209,10 @@ def score(model, fasta, bed, genome, width, summit, output, bigwig, tasks, task_
                f"({summary.regions_per_second:.1f} regions/s; max |residual| "
                f"{summary.max_abs_residual:.2g}) -> "
                + ", ".join(str(p) for p in summary.outputs), err=True)
+    for key, values in summary.agreement.items():
+        names = list(model) if key == "model_agreement" else ["forward", "reverse"]
+        click.echo(f"{key.replace('_', ' ')} (Pearson r with the mean): " + ", ".join(
+            f"{name} {r:.4f}" for name, r in zip(names, values)), err=True)
 
 
 def _click_bar(total: int, label: str, stream, rate_text):

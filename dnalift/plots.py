@@ -1,5 +1,6 @@
 """Figures (the end of the data flow: score files and hit tables -> PNG): contribution vs PWM
-score of motif hits, and sequence logos of contribution tracks.
+score of motif hits, sequence logos of contribution tracks (with motif hits marked), and
+discovered patterns next to their matched database motif.
 
 matplotlib with the non-interactive Agg backend; logos with logomaker. Every function writes a
 PNG atomically (temporary name, then rename) and returns the figure size in pixels.
@@ -137,23 +138,119 @@ def plot_logo(matrix: np.ndarray, path: str | os.PathLike, *, title: str = "",
     -------
     (width, height) in pixels.
     """
-    import logomaker
+    matrix = _check_matrix(matrix)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(6.0, matrix.shape[0] / 12), 2.2))
+    _draw_logo(ax, matrix, start=start, highlight=highlight, ylabel="contribution",
+               title=title)
+    fig.tight_layout()
+    return _save(fig, path, dpi)
 
+
+def _check_matrix(matrix: np.ndarray) -> np.ndarray:
     matrix = np.asarray(matrix, dtype=np.float64)
     if matrix.ndim != 2 or matrix.shape[1] != 4 or matrix.shape[0] == 0:
         raise InputError(f"logo needs an (L, 4) matrix, got {matrix.shape}")
-    plt = _pyplot()
+    return matrix
+
+
+def _draw_logo(ax, matrix: np.ndarray, *, start: int = 0,
+               highlight: Sequence[tuple[int, int]] = (), ylabel: str = "", title: str = "",
+               labels: Sequence[str] = ()) -> None:
+    """Logo of ``matrix (L, 4)`` on ``ax``, x from ``start``; ``highlight`` spans shaded
+    (labelled with ``labels`` above the logo when given)."""
+    import logomaker
+
     length = matrix.shape[0]
     df = pd.DataFrame(matrix, columns=list(ALPHABET), index=np.arange(start, start + length))
-    fig, ax = plt.subplots(figsize=(max(6.0, length / 12), 2.2))
-    for lo, hi in highlight:
+    for i, (lo, hi) in enumerate(highlight):
         ax.axvspan(lo - 0.5, hi - 0.5, color="gold", alpha=0.25, lw=0)
     logomaker.Logo(df, ax=ax, color_scheme="classic")
     ax.axhline(0, color="k", lw=0.5)
-    ax.set_ylabel("contribution")
+    top = max(float(np.clip(matrix, 0, None).sum(axis=1).max()), 1e-9)
+    for (lo, hi), label in zip(highlight, labels):
+        ax.text((lo + hi - 1) / 2, top * 1.02, label, ha="center", va="bottom", fontsize=7)
+    if labels:
+        ax.set_ylim(top=top * 1.25)
+    ax.set_ylabel(ylabel)
     ax.set_xlabel("position")
     if title:
         ax.set_title(title, fontsize=10)
+
+
+def information_matrix(ppm: np.ndarray, background: Sequence[float] = (0.25,) * 4) -> np.ndarray:
+    """Letter heights of an information-content logo: ``ppm (W, 4)`` times each column's
+    information in bits, ``sum_b p_b log2(p_b / background_b)``."""
+    ppm = np.asarray(ppm, dtype=np.float64)
+    bg = np.asarray(background, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ic = np.nansum(np.where(ppm > 0, ppm * np.log2(ppm / bg), 0.0), axis=1)
+    return ppm * ic[:, None]
+
+
+def plot_pattern_match(cwm: np.ndarray, motif_ppm: np.ndarray | None, path: str | os.PathLike,
+                       *, title: str = "", match: str = "", strand: str = "+",
+                       offset: int = 0, dpi: int = 100) -> tuple[int, int]:
+    """A discovered pattern's contribution-weight logo above its matched database motif.
+
+    Parameters
+    ----------
+    cwm : np.ndarray
+        ``(W, 4)`` trimmed contribution-weight matrix of the pattern.
+    motif_ppm : np.ndarray or None
+        ``(V, 4)`` probabilities of the matched motif (drawn as an information-content logo,
+        reverse-complemented when ``strand == "-"``, shifted so the aligned columns line
+        up); None draws the pattern alone.
+    match, strand, offset
+        The match (:func:`dnalift.motifmatch.best_alignment`: target column ``offset`` is
+        aligned with the first column of the oriented pattern).
+
+    Returns
+    -------
+    (width, height) in pixels.
+    """
+    cwm = _check_matrix(cwm)
+    plt = _pyplot()
+    rows = 1 if motif_ppm is None else 2
+    width = cwm.shape[0] if motif_ppm is None else max(cwm.shape[0], len(motif_ppm))
+    fig, axes = plt.subplots(rows, 1, squeeze=False,
+                             figsize=(max(4.0, width / 2.5, 0.09 * len(title)), 2.0 * rows))
+    if motif_ppm is None:
+        _draw_logo(axes[0, 0], cwm, ylabel="contribution", title=title)
+    else:
+        motif = _check_matrix(motif_ppm)
+        if strand == "-":  # the pattern's reverse complement aligned: show the motif's
+            motif, offset = motif[::-1, ::-1], len(motif) - offset - cwm.shape[0]
+        _draw_logo(axes[0, 0], cwm, start=0, ylabel="contribution", title=title)
+        _draw_logo(axes[1, 0], information_matrix(motif), start=-offset, ylabel="bits",
+                   title=f"{match} ({'reverse complement' if strand == '-' else 'forward'})")
+        lo, hi = min(0, -offset), max(cwm.shape[0], len(motif) - offset)
+        for ax in axes[:, 0]:
+            ax.set_xlim(lo - 0.5, hi - 0.5)
+    fig.tight_layout()
+    return _save(fig, path, dpi)
+
+
+def plot_region_track(onehot: np.ndarray, actual: np.ndarray, path: str | os.PathLike, *,
+                      hits: Sequence[tuple[int, int, str]] = (), start: int = 0,
+                      title: str = "", dpi: int = 100) -> tuple[int, int]:
+    """Contributions of one region as a logo over a window, with motif hits shaded and
+    named.
+
+    Parameters
+    ----------
+    onehot : np.ndarray
+        ``(L, 4)`` one-hot window.
+    actual : np.ndarray
+        ``(L,)`` actual contributions of the window.
+    hits : sequence of (start, end, name)
+        Hits in window coordinates offset by ``start`` (the x-axis coordinate of column 0).
+    """
+    matrix = contribution_matrix(onehot, actual)
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(6.0, matrix.shape[0] / 12), 2.4))
+    _draw_logo(ax, matrix, start=start, highlight=[(s, e) for s, e, _ in hits],
+               labels=[n for _, _, n in hits], ylabel="contribution", title=title)
     fig.tight_layout()
     return _save(fig, path, dpi)
 

@@ -54,9 +54,12 @@ SHARD_ATTRS = ("shard_index", "shard_count", "shard_start", "shard_stop", "comma
 #: Attributes that must agree between all shards of one job.
 JOB_ATTRS = ("dnalift_version", "model_sha256", "mode", "target_output", "tasks",
              "reference", "n_references", "seed", "n_total", "shard_count")
+#: Job attributes of newer files: compared when present (files of older versions lack them).
+OPTIONAL_JOB_ATTRS = ("models", "strands")
 #: Attributes that must equal the request for ``dnalift score`` to reuse an existing file.
-REUSE_ATTRS = JOB_ATTRS + ("target", "reference_freqs", "reference_fasta", "source", "shard_index",
-                           "shard_start", "shard_stop", "score_dtype")
+REUSE_ATTRS = JOB_ATTRS + OPTIONAL_JOB_ATTRS + (
+    "target", "reference_freqs", "reference_fasta", "source", "shard_index", "shard_start",
+    "shard_stop", "score_dtype")
 
 
 _STR = h5py.string_dtype("utf-8")
@@ -70,7 +73,9 @@ class JobAttributes:
     regions are in the file. ``reference_freqs`` / ``reference_fasta`` are set only for the
     ``frequency`` / ``fasta`` reference kinds. ``target`` is what was explained, as JSON
     (``{"kind": "profile", "output": "profile", "channels": "sum", ...}``; see
-    :meth:`dnalift.engine.targets.Target.describe`).
+    :meth:`dnalift.engine.targets.Target.describe`). ``model_sha256`` holds the SHA-256 of
+    the model file, comma-separated for an ensemble (``models``: the paths as given, same
+    order); ``strands`` is ``forward`` or ``both`` (scores averaged over the two strands).
     """
 
     mode: str
@@ -86,6 +91,8 @@ class JobAttributes:
     reference_freqs: list[float] = field(default_factory=list)
     reference_fasta: str = ""
     model_sha256: str = ""
+    models: list[str] = field(default_factory=list)
+    strands: str = "forward"
     target_output: str = ""
     target: str = ""
     source: str = ""
@@ -224,11 +231,13 @@ class HDF5Writer:
             ds[lo:hi] = values
         self.n_written = hi
 
-    def close(self) -> Path:
-        """Trim datasets to the rows written, close and rename into place; return the path."""
+    def close(self, attrs: Mapping[str, Any] | None = None) -> Path:
+        """Trim datasets to the rows written, add root ``attrs`` known only at the end (e.g.
+        ensemble agreement), close and rename into place; return the path."""
         for name in row_datasets(self._file):
             self._file[name].resize(self.n_written, axis=0)
         self._file.attrs["n_regions"] = self.n_written
+        write_attrs(self._file, attrs or {})
         self._file.close()
         return self._atomic.commit()
 
@@ -588,7 +597,7 @@ def check_shards(paths: Sequence[str | os.PathLike]) -> list[tuple[Path, dict[st
         shards.append((Path(p), attrs))
     ref_path, ref = shards[0]
     for p, attrs in shards[1:]:
-        for key in JOB_ATTRS + ("target",):
+        for key in JOB_ATTRS + ("target",) + OPTIONAL_JOB_ATTRS:
             if attrs.get(key) != ref.get(key):
                 raise InputError(f"{p}: attribute {key}={attrs[key]!r} differs from "
                                  f"{ref_path} ({ref[key]!r}); shards of different jobs?")
@@ -663,6 +672,8 @@ def merge_shards(paths: Sequence[str | os.PathLike], out_h5: str | os.PathLike,
         attrs.update(shard_index=1, shard_count=1, shard_start=0, shard_stop=n_total,
                      n_regions=n_total, merged_from=[p.name for p, _ in shards],
                      command_line=command_line or "")
+        for key in ("model_agreement", "strand_agreement"):  # per shard, not of the whole
+            attrs.pop(key, None)
         write_attrs(out, attrs)
         sizes = read_chrom_sizes(first)
         if sizes is not None:

@@ -37,12 +37,14 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 
 from dnalift import faults, pipeline
+from dnalift.ensemble import STRANDS, CombinedEngine
 from dnalift.errors import DnaliftError, InputError
 from dnalift.fileio import check_output_path, file_sha256, remove_stale_temps
 from dnalift.references import ReferenceSpec
 from dnalift.scorefile import JobAttributes, bigwig_from_h5, job_differences
 from dnalift.sequences import iter_batches
-from dnalift.sinks import BigWigSink, HDF5Sink, HeadSink, head_attributes, ScoreBatch, ScoreMeta, Sink, SinkList
+from dnalift.sinks import (BigWigSink, HDF5Sink, HeadSink, ScoreBatch, ScoreMeta, Sink, SinkList,
+                           head_attributes)
 
 log = logging.getLogger("dnalift.score")
 
@@ -242,6 +244,9 @@ class EngineSpec:
         What is explained (``DeepLift(target=...)``: ``"profile"``, a ``TargetSpec``, ...);
         a sequence of several targets is scored in one pass into one file per head
         (:meth:`OutputSpec.for_head`).
+    strands : {"forward", "both"}
+        ``both`` also scores the reverse complement of every region and averages the two in
+        the orientation of the input (:mod:`dnalift.ensemble`).
     """
 
     mode: str = "genomics_default"
@@ -252,10 +257,13 @@ class EngineSpec:
     unsafe: bool = False
     options: Mapping[str, Any] = field(default_factory=dict)
     target: Any = None
+    strands: str = "forward"
 
     def __post_init__(self) -> None:
         if isinstance(self.batch_size, bool) or int(self.batch_size) < 1:
             raise InputError("--batch-size must be >= 1")
+        if self.strands not in STRANDS:
+            raise InputError(f"--strands {self.strands!r}: expected one of {', '.join(STRANDS)}")
 
     @property
     def heads(self) -> list[str]:
@@ -353,6 +361,7 @@ class ScoreSummary:
     tasks: list[str] = field(default_factory=list)
     #: Every file of the job (one HDF5 file, and bigWig, per head).
     outputs: list[Path] = field(default_factory=list)
+    agreement: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def regions_per_second(self) -> float:
@@ -368,10 +377,13 @@ def score(model: Any, inputs: ScoreInputs | Iterable[Any], output: OutputSpec | 
 
     Parameters
     ----------
-    model : path or keras.Model
+    model : path or keras.Model, or a sequence of them
         A path is loaded with :func:`dnalift.deeplift.load_model` (``engine.unsafe`` allows
         Lambda/custom code) and its SHA-256 is recorded; task names default to the sidecar
-        ``<model>.tasks.txt``.
+        ``<model>.tasks.txt``. Several models (the folds of an ensemble) are averaged with
+        the same references (:mod:`dnalift.ensemble`); their checksums are recorded
+        comma-separated in ``model_sha256`` and the per-model agreement in
+        ``model_agreement``.
     inputs : ScoreInputs or iterable of (Region, str)
         From :func:`open_inputs`, or any stream of (region, sequence) pairs (then the
         bigWig header needs ``OutputSpec.chrom_sizes``).
@@ -399,15 +411,23 @@ def score(model: Any, inputs: ScoreInputs | Iterable[Any], output: OutputSpec | 
                            n_total=inputs.n_total, shard=inputs.shard)
     head_outs = [out.for_head(h) for h in engine.heads] or [out]
     summary.outputs = [o.path for o in head_outs] + [o.bigwig for o in head_outs if o.bigwig]
-    if isinstance(model, (str, os.PathLike)) and engine.task_names is None:
+    paths = list(model) if isinstance(model, (list, tuple)) else [model]
+    if isinstance(paths[0], (str, os.PathLike)) and engine.task_names is None:
         from dnalift.models import read_task_names
-        engine = dataclasses.replace(engine, task_names=read_task_names(model))
+        engine = dataclasses.replace(engine, task_names=read_task_names(paths[0]))
     for o in head_outs:
         _remove_stale_temps(o)
-    model_file = model
-    model, checksum = _load(model, engine.unsafe)
-    with _naming_model(model_file):
-        job = _Job(model, engine.build(model), engine, reference, out, inputs, sizes, summary)
+    models, checksums, engines = [], [], []
+    for path in paths:
+        loaded, checksum = _load(path, engine.unsafe)
+        with _naming_model(path):
+            engines.append(engine.build(loaded))
+        models.append(loaded)
+        checksums.append(checksum)
+    combined = CombinedEngine(engines, strands=engine.strands,
+                              labels=[str(p) if isinstance(p, (str, os.PathLike)) else f"model{i}"
+                                      for i, p in enumerate(paths)])
+    job = _Job(models, combined, engine, reference, out, inputs, sizes, summary)
     faults.inject("loaded")
     if inputs.check_length is not None and job.engine.input_length is not None:
         inputs.check_length(job.engine.input_length)
@@ -417,8 +437,10 @@ def score(model: Any, inputs: ScoreInputs | Iterable[Any], output: OutputSpec | 
         shard_index=inputs.shard[0], shard_count=inputs.shard[1], shard_start=inputs.start,
         shard_stop=inputs.stop, seed=reference.seed_value,
         reference_freqs=list(reference.freqs or []), reference_fasta=str(reference.fasta or ""),
-        model_sha256=checksum, target_output="" if engine.output is None else str(engine.output),
-        target=json.dumps(job.engine.target.describe(), sort_keys=True), source=inputs.source, score_dtype="float16" if out.float16 else "float32",
+        model_sha256=",".join(checksums), models=[_model_name(p) for p in paths],
+        strands=engine.strands, target_output="" if engine.output is None else str(engine.output),
+        target=json.dumps(job.engine.target.describe(), sort_keys=True), source=inputs.source,
+        score_dtype="float16" if out.float16 else "float32",
         command_line=out.command_line if out.command_line is not None else shlex.join(sys.argv))
     if not out.force and all(o.path.exists() for o in head_outs):
         heads = job.engine.heads if len(head_outs) > 1 else [None]
@@ -471,6 +493,11 @@ def _finish_existing(out: OutputSpec) -> None:
                     "--force to recompute)", out.path)
 
 
+def _model_name(model: Any) -> str:
+    """A model path as given (``<in-memory>`` for a loaded model)."""
+    return str(model) if isinstance(model, (str, os.PathLike)) else "<in-memory>"
+
+
 def _load(model: Any, unsafe: bool) -> tuple[Any, str]:
     """A loaded model and the SHA-256 of its file ("" for an in-memory model)."""
     if not isinstance(model, (str, os.PathLike)):
@@ -483,8 +510,8 @@ def _load(model: Any, unsafe: bool) -> tuple[Any, str]:
 class _Job:
     """The stages of one scoring job: inputs -> references -> engine -> sinks."""
 
-    model: Any
-    engine: Any  # dnalift.deeplift.DeepLift
+    models: list[Any]
+    engine: CombinedEngine  # one DeepLift per model, one or both strands
     engine_spec: EngineSpec
     reference: ReferenceSpec
     output: OutputSpec
@@ -576,6 +603,8 @@ class _Job:
                     raise InputError(f"{inputs.source}: no regions to score")
                 sinks.open(self.meta(attrs, 0, self.engine.input_length,
                                      self.reference.n_references or 1, False))
+            summary.agreement = self.engine.agreement_attrs()
+            sinks.add_attrs(summary.agreement)
             sinks.close()
         except BaseException:
             batches.close()

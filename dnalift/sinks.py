@@ -115,6 +115,12 @@ class HDF5Sink:
         self.float16, self.compression = float16, compression
         self.seconds = 0.0
         self._writer: HDF5Writer | None = None
+        self._final_attrs: dict[str, Any] = {}
+
+    def add_attrs(self, attrs: Mapping[str, Any]) -> None:
+        """Root attributes to store when the file is closed (known only at the end of the
+        job, e.g. the ensemble agreement)."""
+        self._final_attrs.update(attrs)
 
     def open(self, meta: ScoreMeta) -> None:
         self._writer = HDF5Writer(self.path, n=meta.n, length=meta.length, tasks=meta.tasks,
@@ -129,7 +135,7 @@ class HDF5Sink:
         self.seconds += time.perf_counter() - t0
 
     def close(self) -> None:
-        self._writer.close()
+        self._writer.close(self._final_attrs)
 
     def abort(self) -> None:
         if self._writer is not None:
@@ -210,6 +216,9 @@ class HeadSink:
         self.sinks.write(ScoreBatch(batch.regions, batch.x, batch.attribution.take(cols),
                                     outputs))
 
+    def add_attrs(self, attrs: Mapping[str, Any]) -> None:
+        self.sinks.add_attrs(attrs)
+
     def close(self) -> None:
         self.sinks.close()
 
@@ -229,6 +238,13 @@ class SinkList:
         self.opened = True
         for sink in self.sinks:
             sink.open(meta)
+
+    def add_attrs(self, attrs: Mapping[str, Any]) -> None:
+        """Root attributes known only at the end of the job (e.g. the ensemble agreement),
+        passed to every sink that stores attributes (those with ``add_attrs``)."""
+        for sink in self.sinks:
+            if hasattr(sink, "add_attrs"):
+                sink.add_attrs(attrs)
 
     def write(self, batch: ScoreBatch) -> None:
         for sink in self.sinks:

@@ -68,6 +68,7 @@ def score_options():
     return (opt("--mode", SCORE["mode"]) + opt("--reference", SCORE["reference"])
             + opt("--shuffles", SCORE["shuffles"] if shuffle else None)
             + opt("--seed", SCORE["seed"] if shuffle else None)
+            + opt("--strands", SCORE["strands"] if SCORE["strands"] != "forward" else None)
             + opt("--batch-size", SCORE["batch_size"]) + opt("--device", SCORE["device"])
             + (f" {SCORE['extra']}" if SCORE["extra"] else ""))
 
@@ -115,8 +116,15 @@ GENOME_FASTA = GEN["fasta"] or []
 GENOME_FAI = f"{GEN['fasta']}.fai" if GEN["fasta"] else []
 
 
-def genome_model():
-    return GEN["model"] or shipped_model()
+def genome_models():
+    """The model files of the genome-wide mode: one, or the folds of an ensemble."""
+    models = GEN["model"] if isinstance(GEN["model"], list) else [GEN["model"]]
+    return [m for m in models if m] or [shipped_model()]
+
+
+def model_options(models):
+    """' --model A --model B ...' (shell-quoted)."""
+    return "".join(opt("--model", m) for m in models)
 
 
 def genome_regions():
@@ -132,6 +140,35 @@ def genome_targets():
     return [f"{GEN_DIR}/scores.h5", f"{GEN_DIR}/scores.bw"]
 
 
+# ---------------------------------------------------------------- motif discovery
+
+DISC = config["discovery"]
+DISC_DIR = f"{RESULTS}/discovery"
+
+
+def shipped_data(name):
+    """A file of the shipped example (data/simulated/NAME), found like the shipped model."""
+    return os.path.join(os.path.dirname(shipped_model()), name)
+
+
+def discovery_models():
+    models = DISC["model"] if isinstance(DISC["model"], list) else [DISC["model"]]
+    return [m for m in models if m] or [shipped_model()]
+
+
+def discovery_fasta():
+    return DISC["fasta"] or shipped_data("test.fa")
+
+
+def discovery_meme():
+    return DISC["motifs"] or shipped_data("motifs.meme")
+
+
+def discovery_targets():
+    outputs = ("modisco.h5", "report/report.html", "patterns.tsv", "hits.bed", "track.png")
+    return [f"{DISC_DIR}/{task}/{name}" for task in DISC["tasks"] for name in outputs]
+
+
 # ---------------------------------------------------------------- targets
 
 def all_targets():
@@ -141,4 +178,6 @@ def all_targets():
         targets += simulated_targets()
     if GEN["enabled"]:
         targets += genome_targets()
+    if DISC["enabled"]:
+        targets += discovery_targets()
     return targets

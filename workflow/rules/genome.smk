@@ -74,7 +74,7 @@ rule tile:
 rule score_shard:
     """Shard I of N of the regions: one job (and one log) per shard."""
     input:
-        model=genome_model(),
+        models=genome_models(),
         regions=genome_regions(),
         fasta=GENOME_FASTA,
         fai=GENOME_FAI,
@@ -84,6 +84,7 @@ rule score_shard:
         shard=r"\d+",
     params:
         n=N_SHARDS,
+        models=model_options(genome_models()),
         options=score_options(),
     log:
         f"{LOGS}/score_shard/shard{{shard}}-of-{N_SHARDS}.log",
@@ -93,7 +94,7 @@ rule score_shard:
         runtime=RES["score"]["runtime"],
         gpu=RES["score"]["gpu"],
     shell:
-        TF_THREADS + "dnalift score --model {input.model} --bed {input.regions}"
+        TF_THREADS + "dnalift score{params.models} --bed {input.regions}"
         " --genome {input.fasta} --shard {wildcards.shard}/{params.n}"
         " --output {output}{params.options} > {log} 2>&1"
 

@@ -417,33 +417,15 @@ def score(model: Any, inputs: ScoreInputs | Iterable[Any], output: OutputSpec | 
         engine = dataclasses.replace(engine, task_names=read_task_names(paths[0]))
     for o in head_outs:
         _remove_stale_temps(o)
-    models, checksums, engines = [], [], []
-    for path in paths:
-        loaded, checksum = _load(path, engine.unsafe)
-        with _naming_model(path):
-            engines.append(engine.build(loaded))
-        models.append(loaded)
-        checksums.append(checksum)
-    combined = CombinedEngine(engines, strands=engine.strands,
-                              labels=[str(p) if isinstance(p, (str, os.PathLike)) else f"model{i}"
-                                      for i, p in enumerate(paths)])
+    models, checksums, combined = _build_engines(paths, engine)
     job = _Job(models, combined, engine, reference, out, inputs, sizes, summary)
     faults.inject("loaded")
-    if inputs.check_length is not None and job.engine.input_length is not None:
-        inputs.check_length(job.engine.input_length)
-    attrs = JobAttributes(
-        mode=engine.mode, tasks=summary.tasks, reference=reference.name,
-        n_references=reference.n_references or 0, n_total=inputs.n_total,
-        shard_index=inputs.shard[0], shard_count=inputs.shard[1], shard_start=inputs.start,
-        shard_stop=inputs.stop, seed=reference.seed_value,
-        reference_freqs=list(reference.freqs or []), reference_fasta=str(reference.fasta or ""),
-        model_sha256=",".join(checksums), models=[_model_name(p) for p in paths],
-        strands=engine.strands, target_output="" if engine.output is None else str(engine.output),
-        target=json.dumps(job.engine.target.describe(), sort_keys=True), source=inputs.source,
-        score_dtype="float16" if out.float16 else "float32",
-        command_line=out.command_line if out.command_line is not None else shlex.join(sys.argv))
+    if inputs.check_length is not None and combined.input_length is not None:
+        inputs.check_length(combined.input_length)
+    attrs = _job_attributes(paths, checksums, combined, engine, reference, inputs, out,
+                            summary.tasks)
     if not out.force and all(o.path.exists() for o in head_outs):
-        heads = job.engine.heads if len(head_outs) > 1 else [None]
+        heads = combined.heads if len(head_outs) > 1 else [None]
         for o, head in zip(head_outs, heads):
             _check_reusable(o.path, attrs if head is None else head_attributes(attrs, head))
         for o in head_outs:
@@ -453,6 +435,42 @@ def score(model: Any, inputs: ScoreInputs | Iterable[Any], output: OutputSpec | 
     job.run(attrs, progress)
     summary.seconds = time.perf_counter() - t_start
     return summary
+
+
+def _build_engines(paths: Sequence[Any], engine: EngineSpec
+                   ) -> tuple[list[Any], list[str], CombinedEngine]:
+    """Load every model (path or in-memory) and build its engine; errors name the model file.
+
+    Returns the loaded models, their SHA-256 checksums ("" for in-memory models) and the
+    :class:`~dnalift.ensemble.CombinedEngine` over them (one model: the plain engine's
+    scores)."""
+    models, checksums, engines = [], [], []
+    for path in paths:
+        loaded, checksum = _load(path, engine.unsafe)
+        with _naming_model(path):
+            engines.append(engine.build(loaded))
+        models.append(loaded)
+        checksums.append(checksum)
+    labels = [str(p) if isinstance(p, (str, os.PathLike)) else f"model{i}"
+              for i, p in enumerate(paths)]
+    return models, checksums, CombinedEngine(engines, strands=engine.strands, labels=labels)
+
+
+def _job_attributes(paths: Sequence[Any], checksums: Sequence[str], combined: CombinedEngine,
+                    engine: EngineSpec, reference: ReferenceSpec, inputs: ScoreInputs,
+                    out: OutputSpec, tasks: Sequence[str]) -> JobAttributes:
+    """The root attributes recorded in the score file (and compared before reuse)."""
+    return JobAttributes(
+        mode=engine.mode, tasks=list(tasks), reference=reference.name,
+        n_references=reference.n_references or 0, n_total=inputs.n_total,
+        shard_index=inputs.shard[0], shard_count=inputs.shard[1], shard_start=inputs.start,
+        shard_stop=inputs.stop, seed=reference.seed_value,
+        reference_freqs=list(reference.freqs or []), reference_fasta=str(reference.fasta or ""),
+        model_sha256=",".join(checksums), models=[_model_name(p) for p in paths],
+        strands=engine.strands, target_output="" if engine.output is None else str(engine.output),
+        target=json.dumps(combined.target.describe(), sort_keys=True), source=inputs.source,
+        score_dtype="float16" if out.float16 else "float32",
+        command_line=out.command_line if out.command_line is not None else shlex.join(sys.argv))
 
 
 def _remove_stale_temps(out: OutputSpec) -> None:

@@ -24,6 +24,7 @@ DEEPLIFT_MODES = ("rescale", "revealcancel", "genomics_default")
 MODES = DEEPLIFT_MODES + ("gradient", "gradient_x_input", "integrated_gradients")
 # Step kinds genomics_default looks through for the weight layer feeding a nonlinearity.
 _LOOK_THROUGH = frozenset({"scaling", "plumbing", "negate"})
+_DENSE = (keras.layers.Dense, keras.layers.EinsumDense)
 
 
 def upstream_weight_layer(step: Step, steps: list[Step]) -> str | None:
@@ -33,7 +34,7 @@ def upstream_weight_layer(step: Step, steps: list[Step]) -> str | None:
     while key in by_out:
         s = by_out[key]
         if s.kind.name == "weights":
-            return "dense" if isinstance(s.layer, keras.layers.Dense) else "conv"
+            return "dense" if isinstance(s.layer, _DENSE) else "conv"
         if s.kind.name not in _LOOK_THROUGH or len(s.inputs) != 1:
             return None
         key = s.inputs[0]

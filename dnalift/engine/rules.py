@@ -244,7 +244,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
 
 
 # --------------------------------------------------------------------------- classification
-_CONV = (L.Conv1D, L.Conv2D, L.Conv3D)
+_CONV = (L.Conv1D, L.Conv2D, L.Conv3D) + affine.CONV_TRANSPOSE
 _CONV_NAMES = frozenset(c.__name__ for c in _CONV)
 # Layers that are linear and homogeneous (no bias) in their tensor arguments: ``layer.call(Δ)``
 # is their Linear rule. All have non-negative coefficients except Subtract.
@@ -293,6 +293,10 @@ def _affine_steps(nd: GraphNode) -> list[Step]:
     if isinstance(op, L.Dense) and len(op.kernel.shape) != 2:
         raise UnsupportedLayerError(f"layer {nd.name!r} of type Dense has a quantized or "
                                     "unusual kernel")
+    if isinstance(op, L.EinsumDense) and not affine.einsum_is_plain(op.equation):
+        raise UnsupportedLayerError(
+            f"layer {nd.name!r} of type EinsumDense: equation {op.equation!r} is not a plain "
+            "contraction with its kernel (a kernel index is summed without the input)")
     kind = KINDS["scaling" if isinstance(op, L.BatchNormalization) else "weights"]
     act = activation_name(getattr(op, "activation", None))
     if act is None:
@@ -341,7 +345,7 @@ def _op_steps(nd: GraphNode) -> list[Step] | None:
 
 
 def _is_affine(op) -> bool:
-    return isinstance(op, (L.Dense, L.BatchNormalization)) or \
+    return isinstance(op, (L.Dense, L.EinsumDense, L.BatchNormalization)) or \
         (isinstance(op, _CONV) and type(op).__name__ in _CONV_NAMES)
 
 

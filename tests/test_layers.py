@@ -136,3 +136,142 @@ def test_only_the_scored_head_is_classified():
     _sums_to_delta(keras.Model(inp, counts), x, refs, "rescale", output="counts")
     with pytest.raises(UnsupportedLayerError, match="'rnn' of type LSTM"):
         DeepLift(model, output="other")
+
+
+# --------------------------------------------------------------------------- product rule
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def _two_inputs():
+    inp = keras.Input((2, 1))
+    return inp, layers.Flatten()(inp)
+
+
+def _gate_model():
+    # a = relu(x1 - 0.5 x2), b = sigmoid(x1 + x2), out = a * b
+    inp, f = _two_inputs()
+    a = _set(layers.Dense(1, activation="relu", use_bias=False), (2,), [[1.0], [-0.5]])(f)
+    b = _set(layers.Dense(1, activation="sigmoid", use_bias=False), (2,), [[1.0], [1.0]])(f)
+    return keras.Model(inp, layers.Multiply()([a, b]))
+
+
+def test_gate_rescale_by_hand():
+    # x = (2, 1), ref 0: a_x = relu(1.5) = 1.5, a_r = 0, Δa = 1.5; b_x = σ(3), b_r = σ(0) = ½.
+    # Δ(ab) = 1.5 σ(3) - 0. Product rule: multiplier of a = ½(b_x + b_r) = ½(σ(3) + ½),
+    # of b = ½(a_x + a_r) = 0.75. Rescale: relu m = 1.5 / 1.5 = 1; sigmoid m = (σ(3) - ½) / 3.
+    # x1: 1·1·½(σ(3) + ½) + 1·0.75(σ(3) - ½)/3 = ¾σ(3) + ⅛
+    # x2: -½·½(σ(3) + ½) + 1·0.75(σ(3) - ½)/3 = -¼
+    # contributions (2(¾σ(3) + ⅛), -¼) sum to 1.5 σ(3) = Δ.
+    s3 = _sigmoid(3.0)
+    att = _score(_gate_model(), [2, 1], mode="rescale")
+    np.testing.assert_allclose(att.hypothetical[0, 0, :, 0], [0.75 * s3 + 0.125, -0.25],
+                               atol=1e-12)
+    np.testing.assert_allclose(att.actual[0, 0], [1.5 * s3 + 0.25, -0.25], atol=1e-12)
+    np.testing.assert_allclose(att.delta, [[[1.5 * s3]]], atol=1e-12)
+    np.testing.assert_allclose(att.residual, 0, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["revealcancel", "genomics_default"])
+def test_gate_revealcancel_by_hand(mode):
+    # a's own terms (x = (2, 1), ref 0): 1·2 = 2 > 0, -0.5·1 = -0.5 < 0 -> Δ+ = 2, Δ- = -0.5,
+    # z_r = 0, z_x = 1.5. Δa+ = ½[relu(2) - relu(0)] + ½[relu(1.5) - relu(-0.5)] = 1.75,
+    # m+ = 0.875; Δa- = ½[relu(-0.5) - relu(0)] + ½[relu(1.5) - relu(2)] = -0.25, m- = 0.5.
+    # b's terms 2, 1 are both positive: Δ+ = 3, Δ- = 0, m+ = (σ(3) - ½)/3 (= Rescale's).
+    # Product multipliers as in Rescale: a: ½(σ(3) + ½), b: 0.75.
+    # x1: 1·0.875·½(σ(3) + ½) + 1·0.75(σ(3) - ½)/3 = 0.6875 σ(3) + 0.09375
+    # x2: -0.5·0.5·½(σ(3) + ½) + 1·0.75(σ(3) - ½)/3 = 0.125 σ(3) - 0.1875
+    # contributions 2·x1 + 1·x2 = 1.5 σ(3) = Δ. (genomics_default: both follow a Dense.)
+    s3 = _sigmoid(3.0)
+    att = _score(_gate_model(), [2, 1], mode=mode)
+    np.testing.assert_allclose(att.hypothetical[0, 0, :, 0],
+                               [0.6875 * s3 + 0.09375, 0.125 * s3 - 0.1875], atol=1e-12)
+    np.testing.assert_allclose(att.actual[0, 0].sum(), 1.5 * s3, atol=1e-12)
+    np.testing.assert_allclose(att.residual, 0, atol=1e-12)
+
+
+def _linear_factor(w, b):
+    """Dense(1) with weights ``w`` (2,) and bias ``b`` on the flattened 2-input."""
+    return _set(layers.Dense(1), (2,), np.reshape(w, (2, 1)), [b])
+
+
+@pytest.mark.parametrize("how", ["layer", "op"])
+def test_product_of_three_factors_by_hand(how):
+    # a = x1 + 1, b = 2 x2 - 3, c = x1 - x2 + 1; x = (2, 1), ref (1, -1), Δx = (1, 2):
+    # a: 3 / 2, b: -1 / -5, c: 2 / 3 (at x / at ref). Left fold: p = a b: p_x = -3,
+    # p_r = -10, Δp = ½(a_x + a_r)Δb + ½(b_x + b_r)Δa = 2.5·4 + (-3)·1 = 7 (= -3 + 10);
+    # Δ(p c) = ½(p_x + p_r)Δc + ½(c_x + c_r)Δp = -6.5·(-1) + 2.5·7 = 24 (= -6 + 30).
+    # Multipliers: c -6.5, p 2.5 -> a 2.5·(-3) = -7.5, b 2.5·2.5 = 6.25.
+    # x1 = 1·(-7.5) + 1·(-6.5) = -14; x2 = 2·6.25 + (-1)·(-6.5) = 19; contributions
+    # (-14, 38) sum to 24.
+    inp, f = _two_inputs()
+    a, b, c = (_linear_factor(w, bias)(f) for w, bias in
+               (([1, 0], 1.0), ([0, 2], -3.0), ([1, -1], 1.0)))
+    out = layers.Multiply()([a, b, c]) if how == "layer" else \
+        keras.ops.multiply(keras.ops.multiply(a, b), c)
+    for mode in MODES:
+        att = _score(keras.Model(inp, out), [2, 1], [1, -1], mode=mode)
+        np.testing.assert_allclose(att.actual[0, 0] / [1, 2], [-14, 19], atol=1e-12)
+        np.testing.assert_allclose(att.delta, [[[24]]], atol=1e-12)
+        np.testing.assert_allclose(att.residual, 0, atol=1e-12)
+
+
+def test_square_and_constant_factor_ops():
+    # keras.ops.multiply(a, a): Δ(a²) = ½(a_x + a_r)Δa·2 = (a_x + a_r)Δa. a = x1 + 1,
+    # x = (2, 1), ref 0: a_x = 3, a_r = 1, Δ = 9 - 1 = 8; multiplier of x1 = 3 + 1 = 4.
+    # Times the constant -2 (one tensor argument: linear): -8, multipliers (-8, 0).
+    inp, f = _two_inputs()
+    a = _linear_factor([1, 0], 1.0)(f)
+    model = keras.Model(inp, keras.ops.multiply(keras.ops.multiply(a, a), -2.0))
+    for mode in MODES:
+        att = _score(model, [2, 1], mode=mode)
+        np.testing.assert_allclose(att.hypothetical[0, 0, :, 0], [-8, 0], atol=1e-12)
+        np.testing.assert_allclose(att.delta, [[[-16]]], atol=1e-12)
+        np.testing.assert_allclose(att.residual, 0, atol=1e-12)
+
+
+def test_revealcancel_after_a_product_splits_its_output_by_sign():
+    # relu(a * b) with no weight layer in between: the product output splits its own Δ by
+    # sign, so one of Δ± is Δ and the other 0, and RevealCancel's m = Δy/Δ equals Rescale.
+    inp, f = _two_inputs()
+    a = _linear_factor([1, -2], 0.5)(f)
+    b = _linear_factor([0.5, 1], -1.0)(f)
+    model = keras.Model(inp, layers.ReLU()(layers.Multiply()([a, b])))
+    for x in ([2, 1], [-1, 3], [0.5, -2]):
+        rc, rs = (_score(model, x, [0.3, -0.2], mode=m) for m in ("revealcancel", "rescale"))
+        np.testing.assert_allclose(rc.actual, rs.actual, atol=1e-12)
+        np.testing.assert_allclose(rc.residual, 0, atol=1e-12)
+
+
+def _glu(seed):
+    """one-hot (12, 4) -> Conv1D(8) -> GLU: first 4 channels * sigmoid(last 4) -> Conv1D(4,
+    relu) -> GlobalAveragePooling -> Dense(2)."""
+    inp = keras.Input((12, 4))
+    h = layers.Conv1D(8, 3, padding="same")(inp)
+    h = h[..., :4] * keras.ops.sigmoid(h[..., 4:])
+    h = layers.Conv1D(4, 3, activation="relu")(h)
+    out = layers.Dense(2)(layers.GlobalAveragePooling1D()(h))
+    return _random_model(keras.Model(inp, out), seed)
+
+
+def _se_block(seed):
+    """one-hot (12, 4) -> Conv1D(6, swish) -> squeeze-excitation (x * sigmoid(Dense(Dense(
+    mean over length)))), layers.Multiply broadcasting (B, 6) on (B, 12, 6) -> Conv1D(3) ->
+    Flatten -> Dense(2, sigmoid)."""
+    inp = keras.Input((12, 4))
+    x = layers.Conv1D(6, 5, padding="same", activation="swish")(inp)
+    y = layers.Dense(2, activation="swish")(keras.ops.mean(x, axis=1))
+    y = layers.Dense(6, activation="sigmoid")(y)
+    x = layers.Conv1D(3, 1)(layers.Multiply()([x, y]))
+    out = layers.Dense(2, activation="sigmoid")(layers.Flatten()(x))
+    return _random_model(keras.Model(inp, out), seed)
+
+
+@pytest.mark.parametrize("build", [_glu, _se_block], ids=["glu", "squeeze_excitation"])
+@pytest.mark.parametrize("mode", MODES)
+def test_gated_blocks_sum_to_delta(build, mode):
+    model = build(6)
+    x, refs = _onehot(7)
+    att = _sums_to_delta(model, x, refs, mode)
+    assert np.abs(att.delta).max() > 1e-2
+    assert "product" in DeepLift(model, mode=mode).rules.values()

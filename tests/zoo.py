@@ -453,7 +453,7 @@ CASES: tuple[Case, ...] = (
     Case("crested_dilated_cnn"),
     Case("crested_dilated_cnn_decoupled"),
     Case("crested_basenji"),
-    Case("crested_legnet", needs="Multiply of two input-dependent tensors"),
+    Case("crested_legnet"),
 )
 
 

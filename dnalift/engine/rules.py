@@ -9,15 +9,17 @@ Keras operation to a kind; a :class:`Registry` adds user layer classes to it.
 
 What each kind does with ``Δ±`` (``signs``), following the paper and the original DeepLIFT:
 
-- ``"own"``, weight layers (Dense, Conv1D/2D/3D): ``Δ±`` from the layer's own input
+- ``"own"``, weight layers (Dense, EinsumDense, Conv1D/2D/3D and their transposes): ``Δ±``
+  from the layer's own input
   difference, ``Δy+ = Σ_i 1{w_i Δx_i > 0} w_i Δx_i`` (``A = |W| |Δ_in|``); where ``Δx_i = 0``
   the input's multiplier is ``0.5 w (m+ + m-)``.
 - ``"carry"``, maps with non-negative coefficients (average pooling, reshapes, Flatten,
   Concatenate, Add, Average, dropout, ...) and BatchNormalization (``|scale|``: Δ+ and Δ- swap
   where gamma/std < 0) apply themselves to the input's ``A``; Subtract adds the two ``A``,
   negation keeps it.
-- ``"split"``, everything else (the model input, nonlinearity and max-pool outputs, custom linear
-  layers not declared non-negative): ``Δ+ = max(Δ, 0)``, ``Δ- = min(Δ, 0)``, as the original does
+- ``"split"``, everything else (the model input, nonlinearity, max-pool and product outputs,
+  custom linear layers not declared non-negative, products with a constant): ``Δ+ = max(Δ, 0)``,
+  ``Δ- = min(Δ, 0)``, as the original does
   at its input layer. (Where a weight layer follows, which is the usual case, this choice is
   irrelevant: the weight layer recomputes ``Δ±``.)
 """
@@ -29,8 +31,9 @@ from functools import partial
 from typing import Callable
 
 import keras
+from keras import ops
 
-from dnalift.engine import affine, backend, maxpool, nonlinear
+from dnalift.engine import affine, backend, maxpool, nonlinear, product
 from dnalift.engine.graph import GraphNode, Key
 from dnalift.errors import UnsupportedLayerError
 
@@ -65,7 +68,7 @@ class Step:
         Layer name (both parts of a split layer carry it).
     rule : str
         DeepLIFT rule label, set by :mod:`dnalift.engine.policy` (``"linear"``, ``"rescale"``,
-        ``"revealcancel"``, ``"maxpool-rescale"``, ...).
+        ``"revealcancel"``, ``"maxpool-rescale"``, ``"product"``, ...).
     fn : callable, optional
         The elementwise function of a nonlinearity.
     act : str, optional
@@ -221,6 +224,17 @@ class NonElementwiseKind(NonlinearKind):
         raise UnsupportedLayerError(f"layer {step.name!r}: {step.act!r} has no DeepLIFT rule")
 
 
+class ProductKind(Kind):
+    """``a * b * ...`` of input-dependent tensors (Multiply layer, ``keras.ops.multiply``): the
+    product rule (:mod:`dnalift.engine.product`). RevealCancel: the output splits its own
+    Δ by sign (``signs="split"``), like a nonlinearity's output."""
+
+    def difference(self, step, deltas, ctx):
+        op = step.layer
+        mul = (lambda u, v: op.call([u, v])) if isinstance(op, L.Layer) else ops.multiply
+        return product.fold_product(mul, [ctx.ax[k] for k in step.inputs], deltas)
+
+
 class MaxPoolKind(Kind):
     """Max pooling with the ``maxpool=`` rule (:mod:`dnalift.engine.maxpool`)."""
 
@@ -240,6 +254,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     AffineKind("weights", signs="own"), AffineKind("scaling", signs="carry"),
     PlumbingKind("plumbing"), SubtractKind("subtract"), NegateKind("negate"),
     PlumbingKind("custom_linear"), PlumbingKind("custom_linear_signed", signs="split"),
+    PlumbingKind("scaled", signs="split"), ProductKind("product"),
     NonlinearKind("nonlinear"), NonElementwiseKind("nonelementwise"), MaxPoolKind("maxpool"))}
 
 
@@ -338,6 +353,9 @@ def _op_steps(nd: GraphNode) -> list[Step] | None:
     cls = type(nd.op).__name__
     if cls in _OPS:
         return [_step(_OPS[cls], nd)]
+    if cls == "Multiply":  # by a constant (one tensor argument): linear, signs unknown
+        return [_step("product", nd, rule="product") if len(nd.inputs) > 1 else
+                _step("scaled", nd)]
     if cls in _OPS_ELEMENTWISE and len(nd.inputs) == 1:
         fn = nd.op.call if hasattr(nd.op, "call") else nd.op
         return [_step("nonlinear", nd, rule="rescale", fn=fn, act=cls.lower())]
@@ -353,6 +371,7 @@ def _is_affine(op) -> bool:
 _BUILTINS: tuple = (
     (_is_affine, _affine_steps),
     (lambda op: isinstance(op, _PLUMBING), _plumbing_steps),
+    (lambda op: isinstance(op, L.Multiply), lambda nd: [_step("product", nd, rule="product")]),
     (lambda op: isinstance(op, maxpool.MAXPOOL_LAYERS + maxpool.GLOBAL_MAXPOOL_LAYERS),
      _maxpool_steps),
     (lambda op: isinstance(op, _ACTIVATION_LAYERS), _activation_layer_steps),

@@ -275,3 +275,85 @@ def test_gated_blocks_sum_to_delta(build, mode):
     att = _sums_to_delta(model, x, refs, mode)
     assert np.abs(att.delta).max() > 1e-2
     assert "product" in DeepLift(model, mode=mode).rules.values()
+
+
+# --------------------------------------------------------------------------- TimeDistributed
+def _same_scores(a, b, mode, seed):
+    """Models ``a`` and ``b`` compute the same function: the same scores, summing to delta."""
+    x, refs = _onehot(seed)
+    sa, sb = _sums_to_delta(a, x, refs, mode), _sums_to_delta(b, x, refs, mode)
+    np.testing.assert_allclose(sa.hypothetical, sb.hypothetical, atol=1e-12)
+    np.testing.assert_allclose(sa.actual, sb.actual, atol=1e-12)
+    return sa
+
+
+def _dense_chain(wrap):
+    """one-hot (12, 4) -> Reshape (3, 16) -> [TimeDistributed] Dense(5, relu) -> Dropout ->
+    [TD] Dense(4, tanh) -> Flatten -> Dense(2, sigmoid)."""
+    inp = keras.Input((12, 4))
+    h = layers.Reshape((3, 16))(inp)
+    h = wrap(layers.Dense(5, activation="relu"))(h)
+    h = wrap(layers.Dropout(0.5))(h)
+    h = wrap(layers.Dense(4, activation="tanh"))(h)
+    return keras.Model(inp, layers.Dense(2, activation="sigmoid")(layers.Flatten()(h)))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_time_distributed_dense_equals_dense_on_3d_inputs(mode):
+    # TimeDistributed(Dense) and Dense on a (B, T, F) input (kernel on the last axis) are the
+    # same function; the wrapped layers keep their rule (RevealCancel after Dense in
+    # genomics_default).
+    td = _random_model(_dense_chain(layers.TimeDistributed), 8)
+    plain = _dense_chain(lambda layer: layer)
+    plain.set_weights(td.get_weights())
+    _same_scores(td, plain, mode, 9)
+    labels = [sorted(DeepLift(m, mode=mode).rules.values()) for m in (td, plain)]
+    assert labels[0] == labels[1]
+
+
+def _conv_windows(conv, pool):
+    """one-hot (12, 4) -> Reshape (3 windows, 4, 4) -> ``conv`` (relu) -> ``pool`` -> Flatten
+    -> Dense(6, relu) -> Dense(2)."""
+    inp = keras.Input((12, 4))
+    h = pool(conv(layers.Reshape((3, 4, 4))(inp)))
+    out = layers.Dense(2)(layers.Dense(6, activation="relu")(layers.Flatten()(h)))
+    return keras.Model(inp, out)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_time_distributed_conv_and_maxpool_equal_conv2d_over_windows(mode):
+    # TimeDistributed(Conv1D(3, 2)) on (B, 3, 4, 4) is Conv2D(3, (1, 2)) with kernel
+    # K[None]; TimeDistributed(MaxPooling1D(2)) is MaxPooling2D((1, 2)): same function, so
+    # the same scores (the max-pool and Rescale rules pair each folded time step with its
+    # own activations).
+    td = _random_model(_conv_windows(
+        layers.TimeDistributed(layers.Conv1D(3, 2, activation="relu")),
+        layers.TimeDistributed(layers.MaxPooling1D(2))), 10)
+    plain = _conv_windows(layers.Conv2D(3, (1, 2), activation="relu"),
+                          layers.MaxPooling2D((1, 2)))
+    w = td.get_weights()
+    plain.set_weights([w[0][None]] + w[1:])
+    _same_scores(td, plain, mode, 11)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_dense_on_3d_inputs_by_hand(mode):
+    # Dense(1, relu) on (B, T=2, F=2): kernel (1, -1), bias 0; x = (3, 1, 1, 2) as two steps
+    # (3, 1), (1, 2), ref 0: z = (2, -1), relu -> (2, 0); then Dense(1) over the 2 steps with
+    # weights (1, 1). Step 1: z_x = 2 > 0 = z_r: Rescale m = 1; RevealCancel: terms 3 (+) and
+    # -1 (-), Δ+ = 3, Δ- = -1: Δy+ = ½[relu(3) - 0] + ½[relu(2) - relu(-1)] = 2.5, m+ = 5/6,
+    # Δy- = ½[relu(-1) - 0] + ½[relu(2) - relu(3)] = -0.5, m- = 1/2.
+    # Step 2: z_x = -1, all off: Rescale m = 0; RevealCancel terms 1 (+), -2 (-):
+    # Δy+ = ½[relu(1)] + ½[relu(-1) - relu(-2)] = 0.5, m+ = 0.5; Δy- = ½[relu(-2)] +
+    # ½[relu(-1) - relu(1)] = -0.5, m- = 0.25.
+    # Multipliers: Rescale (1, -1, 0, 0); RevealCancel (5/6, -1/2, 1/2, -1/4) (w·m±):
+    # contributions (2.5, -0.5, 0.5, -0.5) sum to 2 = Δ.
+    inp = keras.Input((4, 1))
+    h = layers.Reshape((2, 2))(inp)
+    h = _set(layers.Dense(1, activation="relu", use_bias=False), (2, 2), [[1.0], [-1.0]])(h)
+    out = _set(layers.Dense(1, use_bias=False), (2,), [[1.0], [1.0]])(layers.Flatten()(h))
+    att = _score(keras.Model(inp, out), [3, 1, 1, 2], mode=mode)
+    want = [1, -1, 0, 0] if mode == "rescale" else [5 / 6, -0.5, 0.5, -0.25]
+    np.testing.assert_allclose(att.hypothetical[0, 0, :, 0], want, atol=1e-12)
+    np.testing.assert_allclose(att.delta, [[[2.0]]], atol=1e-12)
+    np.testing.assert_allclose(att.residual, 0, atol=1e-12)

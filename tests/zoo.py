@@ -465,6 +465,9 @@ def _float64_copy(model: keras.Model, strip: set[str]) -> keras.Model:
         if not isinstance(layer, keras.layers.Layer):  # raw keras.ops (no weights, no dtype)
             return layer
         cfg = {**layer.get_config(), "dtype": "float64"}
+        if isinstance(cfg.get("layer"), dict):  # a wrapper (TimeDistributed): its layer too
+            inner = cfg["layer"]
+            cfg["layer"] = {**inner, "config": {**inner["config"], "dtype": "float64"}}
         if layer.name in strip:
             cfg["activation"] = "linear"
         return layer.__class__.from_config(cfg)

@@ -26,6 +26,7 @@ What each kind does with ``Δ±`` (``signs``), following the paper and the origi
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable
@@ -33,7 +34,7 @@ from typing import Callable
 import keras
 from keras import ops
 
-from dnalift.engine import affine, backend, maxpool, nonlinear, product
+from dnalift.engine import affine, backend, maxpool, nonlinear, product, timedistributed
 from dnalift.engine.graph import GraphNode, Key
 from dnalift.errors import UnsupportedLayerError
 
@@ -249,6 +250,48 @@ class MaxPoolKind(Kind):
         return ctx.rules[step.output](ctx.ax[step.inputs[0]], deltas[0])
 
 
+class TimeDistributedKind(Kind):
+    """The kind of a layer inside ``TimeDistributed``: the inner layer's own kind on the time
+    axis folded into the batch (:mod:`dnalift.engine.timedistributed`). Name and ``signs`` are
+    the inner kind's, so the policy and RevealCancel treat it as the inner layer."""
+
+    def __init__(self, inner: Kind):
+        super().__init__(inner.name, inner.signs)
+        self.inner = inner
+
+    def compile(self, step, eps):
+        return self.inner.compile(step, eps)
+
+    def forward(self, step, inputs, dtype):
+        folded = [timedistributed.fold(v) for v in inputs]
+        return timedistributed.unfold(self.inner.forward(step, folded, dtype),
+                                      inputs[0].shape[1])
+
+    @staticmethod
+    def _fold_context(step: Step, ctx: PairContext, k: int) -> PairContext:
+        """``ctx`` with the activations and absolute parts ``step`` reads folded."""
+        keys = list(step.inputs) + [step.output]
+        return PairContext({key: timedistributed.fold(ctx.ax[key]) for key in keys
+                            if key in ctx.ax},
+                           {key: timedistributed.fold_pairs(ctx.parts[key], k)
+                            for key in step.inputs if key in ctx.parts}, ctx.rules, ctx.dtype)
+
+    def _on_folded(self, method: Callable, step: Step, deltas: list, ctx: PairContext, *extra):
+        """``method(step, folded deltas, *folded extra, folded ctx)``, unfolded."""
+        k = deltas[0].shape[0] // ctx.ax[step.inputs[0]].shape[0]
+        t = deltas[0].shape[1]
+        fold = [timedistributed.fold_pairs(v, k) for v in deltas]
+        more = [timedistributed.fold_pairs(v, k) for v in extra]
+        out = method(step, fold, *more, self._fold_context(step, ctx, k))
+        return timedistributed.unfold_pairs(out, k, t)
+
+    def difference(self, step, deltas, ctx):
+        return self._on_folded(self.inner.difference, step, deltas, ctx)
+
+    def absolute(self, step, deltas, out, ctx):
+        return self._on_folded(self.inner.absolute, step, deltas, ctx, out)
+
+
 #: The step kinds, by name.
 KINDS: dict[str, Kind] = {k.name: k for k in (
     AffineKind("weights", signs="own"), AffineKind("scaling", signs="carry"),
@@ -423,6 +466,10 @@ class Registry:
         for cls, make in self.custom.items():
             if isinstance(op, cls):
                 return make(nd)
+        if isinstance(op, L.TimeDistributed):
+            inner = GraphNode(op.layer, nd.name, list(nd.inputs), nd.output)
+            return [dataclasses.replace(s, kind=TimeDistributedKind(s.kind))
+                    for s in self.classify(inner)]
         for test, make in _BUILTINS:
             if test(op):
                 return make(nd)

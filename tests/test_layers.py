@@ -15,6 +15,7 @@ keras = pytest.importorskip("keras")
 from keras import layers  # noqa: E402
 
 from dnalift.deeplift import DeepLift  # noqa: E402
+from dnalift.engine.affine import einsum_is_plain  # noqa: E402
 from dnalift.errors import UnsupportedLayerError  # noqa: E402
 
 import zoo  # noqa: E402
@@ -357,3 +358,68 @@ def test_dense_on_3d_inputs_by_hand(mode):
     np.testing.assert_allclose(att.hypothetical[0, 0, :, 0], want, atol=1e-12)
     np.testing.assert_allclose(att.delta, [[[2.0]]], atol=1e-12)
     np.testing.assert_allclose(att.residual, 0, atol=1e-12)
+
+
+# --------------------------------------------------------------------------- EinsumDense
+def _einsum_chain(first, second):
+    """one-hot (12, 4) -> Reshape (3, 16) -> ``first`` (relu, 5 units per step) -> Flatten ->
+    ``second`` (3 units, relu) -> Dense(2)."""
+    inp = keras.Input((12, 4))
+    h = layers.Flatten()(first(layers.Reshape((3, 16))(inp)))
+    return keras.Model(inp, layers.Dense(2)(second(h)))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_einsum_dense_equals_dense(mode):
+    # "abc,cd->abd" with bias on d is Dense on the last axis of a 3-D input, "ab,bc->ac" is
+    # Dense: same function, same scores; an EinsumDense is a dense layer for genomics_default.
+    ein = _random_model(_einsum_chain(
+        layers.EinsumDense("abc,cd->abd", (3, 5), bias_axes="d", activation="relu"),
+        layers.EinsumDense("ab,bc->ac", (3,), bias_axes="c", activation="relu")), 12)
+    dense = _einsum_chain(layers.Dense(5, activation="relu"), layers.Dense(3, activation="relu"))
+    dense.set_weights(ein.get_weights())
+    _same_scores(ein, dense, mode, 13)
+    if mode == "genomics_default":
+        assert sorted(DeepLift(ein, mode=mode).rules.values()).count(
+            "linear+revealcancel") == 2
+
+
+def test_einsum_dense_transposed_kernel_axes():
+    # "abc,dc->abd": kernel stored (units, features); same as Dense with the kernel transposed.
+    ein = _random_model(_einsum_chain(
+        layers.EinsumDense("abc,dc->abd", (3, 5), activation="relu"),
+        layers.Dense(3, activation="relu")), 14)
+    dense = _einsum_chain(layers.Dense(5, activation="relu", use_bias=False),
+                          layers.Dense(3, activation="relu"))
+    w = ein.get_weights()
+    dense.set_weights([w[0].T] + w[1:])
+    _same_scores(ein, dense, "revealcancel", 15)
+
+
+def test_einsum_plain_contraction_check():
+    # a kernel index summed without the input (d in "ab,bd->a") makes the coefficient of x_ab
+    # Σ_d w_bd, for which |W| is not the map of the magnitudes; Keras refuses it today, the
+    # engine checks it anyway.
+    assert einsum_is_plain("abc,cd->abd") and einsum_is_plain("...b,bc->...c")
+    assert einsum_is_plain("abc,dc->abd") and einsum_is_plain("ab,bc->ac")
+    assert not einsum_is_plain("ab,bd->a") and not einsum_is_plain("ab->a")
+    assert not einsum_is_plain("ab,b...->a...")
+
+
+# --------------------------------------------------------------------------- still unsupported
+@pytest.mark.parametrize("make,name,kind", [
+    (lambda h: layers.LSTM(2, name="rnn")(h), "rnn", "LSTM"),
+    (lambda h: layers.GRU(2, name="gru")(h), "gru", "GRU"),
+    (lambda h: layers.GlobalAveragePooling1D()(
+        layers.MultiHeadAttention(2, 2, name="mha")(h, h)), "mha", "MultiHeadAttention"),
+    (lambda h: layers.TimeDistributed(layers.LSTM(2), name="td")(layers.Reshape((3, 4, 4))(h)),
+     "td", "LSTM"),
+], ids=["lstm", "gru", "attention", "time_distributed_lstm"])
+def test_recurrent_and_attention_layers_raise_one_line_errors(make, name, kind):
+    inp = keras.Input((12, 4))
+    model = keras.Model(inp, layers.Dense(1)(layers.Flatten()(make(inp))))
+    with pytest.raises(UnsupportedLayerError) as err:
+        DeepLift(model)
+    message = str(err.value)
+    assert f"layer {name!r} of type {kind} has no DeepLIFT rule" in message
+    assert "\n" not in message

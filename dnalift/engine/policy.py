@@ -5,7 +5,8 @@ pooling; linear steps always apply the Linear rule.
 
 - ``"rescale"`` / ``"revealcancel"``: that rule everywhere.
 - ``"genomics_default"`` (the original DeepLIFT's default for genomics): RevealCancel where the
-  nearest weight layer upstream is a Dense layer, Rescale where it is a convolution (or none).
+  nearest weight layer upstream is a Dense or EinsumDense layer, Rescale where it is a
+  convolution (or none).
   The search looks through BatchNormalization and single-input plumbing (Flatten, pooling
   averages, reshapes, dropout, negation).
 - gradient baselines: ``"gradient"`` (labels only; the difference pass is not used).

@@ -10,18 +10,19 @@ Keras operation to a kind; a :class:`Registry` adds user layer classes to it.
 What each kind does with ``Δ±`` (``signs``), following the paper and the original DeepLIFT:
 
 - ``"own"``, weight layers (Dense, EinsumDense, Conv1D/2D/3D and their transposes): ``Δ±``
-  from the layer's own input
-  difference, ``Δy+ = Σ_i 1{w_i Δx_i > 0} w_i Δx_i`` (``A = |W| |Δ_in|``); where ``Δx_i = 0``
-  the input's multiplier is ``0.5 w (m+ + m-)``.
+  from the layer's own input difference, ``Δy+ = Σ_i 1{w_i Δx_i > 0} w_i Δx_i``
+  (``A = |W| |Δ_in|``); where ``Δx_i = 0`` the input's multiplier is ``0.5 w (m+ + m-)``.
 - ``"carry"``, maps with non-negative coefficients (average pooling, reshapes, Flatten,
   Concatenate, Add, Average, dropout, ...) and BatchNormalization (``|scale|``: Δ+ and Δ- swap
   where gamma/std < 0) apply themselves to the input's ``A``; Subtract adds the two ``A``,
   negation keeps it.
 - ``"split"``, everything else (the model input, nonlinearity, max-pool and product outputs,
   custom linear layers not declared non-negative, products with a constant): ``Δ+ = max(Δ, 0)``,
-  ``Δ- = min(Δ, 0)``, as the original does
-  at its input layer. (Where a weight layer follows, which is the usual case, this choice is
-  irrelevant: the weight layer recomputes ``Δ±``.)
+  ``Δ- = min(Δ, 0)``, as the original does at its input layer. (Where a weight layer follows,
+  which is the usual case, this choice is irrelevant: the weight layer recomputes ``Δ±``.)
+
+``TimeDistributed(layer)`` gets the inner layer's steps, each evaluated on the time axis folded
+into the batch (:class:`TimeDistributedKind`).
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from keras import ops
 
 from dnalift.engine import backend, policy, rules, targets
 from dnalift.engine.diffnet import DiffNet
-from dnalift.engine.graph import flatten_model, prune
+from dnalift.engine.graph import flatten_model
 from dnalift.engine.maxpool import MAXPOOL_RULES
 from dnalift.engine.policy import DEEPLIFT_MODES, MODES
 from dnalift.engine.rules import Registry, register_linear_layer, register_nonlinear_layer
@@ -139,8 +139,6 @@ class DeepLift:
         self.output_index = targets.select_output(
             output, out_names, list(getattr(model, "output_names", []) or []))
         self.output_name = out_names[self.output_index]
-        # classify only what the chosen output depends on (other heads may be unsupported)
-        nodes = prune(nodes, out_keys[self.output_index:self.output_index + 1])
         all_steps = (registry if registry is not None else rules.DEFAULT_REGISTRY
                      ).split_steps(nodes)
         self.task_names = targets.check_task_names(

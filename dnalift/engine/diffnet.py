@@ -10,9 +10,20 @@ to the input Δ is the multiplier. Pairs are sequence-major (row ``n·K + k``). 
 from __future__ import annotations
 
 from dnalift.engine import nonlinear
-from dnalift.engine.graph import Key, prune
+from dnalift.engine.graph import Key
 from dnalift.engine.rules import PairContext, Step
 from dnalift.engine.targets import Target
+
+
+def prune(steps: list[Step], keys) -> list[Step]:
+    """Only the steps that the tensors ``keys`` depend on, in order."""
+    need = set(keys)
+    keep = []
+    for s in reversed(steps):
+        if s.output in need:
+            keep.append(s)
+            need.update(s.inputs)
+    return keep[::-1]
 
 
 def part_keys(steps: list[Step]) -> set:

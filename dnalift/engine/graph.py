@@ -10,15 +10,13 @@ tensors are keyed by a call-site scope, so a sub-model used twice gets two sets 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence, TypeVar
+from typing import Any
 
 import keras
 
 from dnalift.errors import UnsupportedLayerError
 
 Key = tuple  # (scope..., id of a KerasTensor) or ("input",) for the model input
-#: Anything with ``inputs`` (list of Key) and ``output`` (Key): a GraphNode or an engine Step.
-N = TypeVar("N")
 
 
 @dataclass
@@ -139,15 +137,3 @@ def _flatten_functional(model, scope: tuple, in_key: Key, nodes: list, prefix: s
             producer[out] = op.name
     out_keys = [key_of(t) for t in model.outputs]
     return out_keys, [producer.get(k, model.name) for k in out_keys]
-
-
-def prune(items: Sequence[N], keys) -> list[N]:
-    """Only the ``items`` (graph nodes or steps, topologically ordered, each with ``inputs``
-    and ``output`` keys) that the tensors ``keys`` depend on, in order."""
-    need = set(keys)
-    keep = []
-    for s in reversed(items):
-        if s.output in need:
-            keep.append(s)
-            need.update(s.inputs)
-    return keep[::-1]

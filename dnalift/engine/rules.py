@@ -4,8 +4,9 @@ Every graph node becomes one or more :class:`Step` (a Dense/Conv layer with ``ac
 splits into its affine part and its nonlinearity). A step's ``kind`` is one object of
 :data:`KINDS` that knows how to evaluate it at x (``forward``), as a difference over pairs
 (``difference``) and what it does with RevealCancel's absolute part ``A = Δ+ - Δ-``
-(``absolute``; ``Δ± = (Δ ± A)/2``). :func:`classify` is the only place that maps a layer or
-Keras operation to a kind; a :class:`Registry` adds user layer classes to it.
+(``absolute``; ``Δ± = (Δ ± A)/2``). :meth:`Registry.classify` is the only place that maps a
+layer or Keras operation to a kind (user layer classes first). A node with no rule becomes an
+``unsupported`` step that :func:`check_supported` refuses only where the target needs it.
 
 What each kind does with ``Δ±`` (``signs``), following the paper and the original DeepLIFT:
 
@@ -75,6 +76,8 @@ class Step:
         The elementwise function of a nonlinearity.
     act : str, optional
         Its name.
+    error : str, optional
+        Why the node has no DeepLIFT rule (kind ``unsupported``).
     """
 
     kind: "Kind"
@@ -85,6 +88,7 @@ class Step:
     rule: str = "linear"
     fn: Callable | None = None
     act: str | None = None
+    error: str | None = None
 
     @property
     def layer(self):
@@ -293,13 +297,23 @@ class TimeDistributedKind(Kind):
         return self._on_folded(self.inner.absolute, step, deltas, ctx, out)
 
 
+class UnsupportedKind(Kind):
+    """A node with no DeepLIFT rule (``step.error`` says why). It is evaluated at x as the
+    model does; :func:`check_supported` refuses it where the scored target depends on it, so
+    a layer in another head of the model does not block scoring."""
+
+    def difference(self, step, deltas, ctx):  # pragma: no cover - check_supported runs first
+        raise UnsupportedLayerError(step.error)
+
+
 #: The step kinds, by name.
 KINDS: dict[str, Kind] = {k.name: k for k in (
     AffineKind("weights", signs="own"), AffineKind("scaling", signs="carry"),
     PlumbingKind("plumbing"), SubtractKind("subtract"), NegateKind("negate"),
     PlumbingKind("custom_linear"), PlumbingKind("custom_linear_signed", signs="split"),
     PlumbingKind("scaled", signs="split"), ProductKind("product"),
-    NonlinearKind("nonlinear"), NonElementwiseKind("nonelementwise"), MaxPoolKind("maxpool"))}
+    NonlinearKind("nonlinear"), NonElementwiseKind("nonelementwise"), MaxPoolKind("maxpool"),
+    UnsupportedKind("unsupported"))}
 
 
 # --------------------------------------------------------------------------- classification
@@ -482,9 +496,17 @@ class Registry:
                 "it is linear or elementwise)")
         return found
 
+    def node_steps(self, nd: GraphNode) -> list[Step]:
+        """:meth:`classify`, with a node that has no rule kept as one ``unsupported`` step
+        carrying the error message (raised by :func:`check_supported` if it is needed)."""
+        try:
+            return self.classify(nd)
+        except UnsupportedLayerError as err:
+            return [_step("unsupported", nd, error=str(err))]
+
     def split_steps(self, nodes: list[GraphNode]) -> list[Step]:
-        """All steps of the graph nodes, in order (see :meth:`classify`)."""
-        return [s for nd in nodes for s in self.classify(nd)]
+        """All steps of the graph nodes, in order (see :meth:`node_steps`)."""
+        return [s for nd in nodes for s in self.node_steps(nd)]
 
 
 #: Registry used when none is given (filled by the two functions below without ``registry``).
@@ -507,8 +529,11 @@ def register_nonlinear_layer(cls: type, fn: Callable | None = None, *,
 
 
 def check_supported(steps: list[Step]) -> None:
-    """Raise for a non-elementwise activation (e.g. a softmax) among ``steps``."""
+    """Raise for a node with no DeepLIFT rule or a non-elementwise activation (e.g. a softmax)
+    among ``steps`` (the steps the scored target depends on)."""
     for s in steps:
+        if s.kind.name == "unsupported":
+            raise UnsupportedLayerError(s.error)
         if s.kind.name == "nonelementwise":
             raise UnsupportedLayerError(
                 f"layer {s.name!r} of type {type(s.layer).__name__} applies {s.act!r}, which is "

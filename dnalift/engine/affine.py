@@ -1,6 +1,8 @@
 """Engine, layer maths (used by the rule registry): the linear maps of weight layers.
 
-Dense, Conv1D/2D/3D and BatchNormalization (inference) are affine: ``z = W x + b``. The
+Dense (on inputs of any rank: the kernel applies to the last axis), EinsumDense (a plain
+contraction with its kernel, :func:`einsum_is_plain`), Conv1D/2D/3D, Conv1D/2D/3DTranspose and
+BatchNormalization (inference) are affine: ``z = W x + b``. The
 difference network needs the bias-free part ``W Δ`` (the Linear rule), ``|W| v`` (RevealCancel's
 absolute part) and, for the forward pass, the full affine map without the layer's activation.
 All functions are pure ``keras.ops`` on tensors shaped as the layer's input ``(B, ...)``.
@@ -12,6 +14,24 @@ import keras
 from keras import ops
 
 L = keras.layers
+CONV_TRANSPOSE = (L.Conv1DTranspose, L.Conv2DTranspose, L.Conv3DTranspose)
+
+
+def einsum_is_plain(equation: str) -> bool:
+    """Whether an EinsumDense ``equation`` (``"x,kernel->out"``) is a plain contraction: every
+    kernel index also appears in the input or the output, so each output is ``Σ_i w x_i``
+    with one kernel entry per term (and ``|W|`` is the map of the magnitudes), no ellipsis in
+    the kernel.
+
+    >>> einsum_is_plain("abc,cd->abd"), einsum_is_plain("ab,bc->a")
+    (True, False)
+    """
+    lhs, _, out = equation.replace(" ", "").partition("->")
+    operands = lhs.split(",")
+    if len(operands) != 2 or not out:
+        return False
+    x, kernel = operands
+    return "." not in kernel and set(kernel) <= set(x) | set(out)
 
 
 def _bn_scale_shift(layer, dtype: str):
@@ -39,7 +59,7 @@ def affine_linear(layer, x, dtype: str, absolute: bool = False):
 
     Parameters
     ----------
-    layer : Dense, Conv1D/2D/3D or BatchNormalization
+    layer : Dense, EinsumDense, Conv1D/2D/3D(Transpose) or BatchNormalization
     x : tensor ``(B, ...)`` shaped as the layer's input
     dtype : str
         Weights are cast to it.
@@ -56,6 +76,13 @@ def affine_linear(layer, x, dtype: str, absolute: bool = False):
         kernel = ops.abs(kernel)
     if isinstance(layer, L.Dense):
         return ops.matmul(x, kernel)
+    if isinstance(layer, L.EinsumDense):
+        return ops.einsum(layer.equation, x, kernel)
+    if isinstance(layer, CONV_TRANSPOSE):
+        return ops.conv_transpose(x, kernel, strides=list(layer.strides), padding=layer.padding,
+                                  output_padding=layer.output_padding,
+                                  dilation_rate=layer.dilation_rate,
+                                  data_format=layer.data_format)
     padding = layer.padding
     if padding == "causal":
         x = ops.pad(x, layer._compute_causal_padding())

@@ -5,7 +5,8 @@ pooling; linear steps always apply the Linear rule.
 
 - ``"rescale"`` / ``"revealcancel"``: that rule everywhere.
 - ``"genomics_default"`` (the original DeepLIFT's default for genomics): RevealCancel where the
-  nearest weight layer upstream is a Dense layer, Rescale where it is a convolution (or none).
+  nearest weight layer upstream is a Dense or EinsumDense layer, Rescale where it is a
+  convolution (or none).
   The search looks through BatchNormalization and single-input plumbing (Flatten, pooling
   averages, reshapes, dropout, negation).
 - gradient baselines: ``"gradient"`` (labels only; the difference pass is not used).
@@ -24,6 +25,7 @@ DEEPLIFT_MODES = ("rescale", "revealcancel", "genomics_default")
 MODES = DEEPLIFT_MODES + ("gradient", "gradient_x_input", "integrated_gradients")
 # Step kinds genomics_default looks through for the weight layer feeding a nonlinearity.
 _LOOK_THROUGH = frozenset({"scaling", "plumbing", "negate"})
+_DENSE = (keras.layers.Dense, keras.layers.EinsumDense)
 
 
 def upstream_weight_layer(step: Step, steps: list[Step]) -> str | None:
@@ -33,7 +35,7 @@ def upstream_weight_layer(step: Step, steps: list[Step]) -> str | None:
     while key in by_out:
         s = by_out[key]
         if s.kind.name == "weights":
-            return "dense" if isinstance(s.layer, keras.layers.Dense) else "conv"
+            return "dense" if isinstance(s.layer, _DENSE) else "conv"
         if s.kind.name not in _LOOK_THROUGH or len(s.inputs) != 1:
             return None
         key = s.inputs[0]

@@ -4,33 +4,39 @@ Every graph node becomes one or more :class:`Step` (a Dense/Conv layer with ``ac
 splits into its affine part and its nonlinearity). A step's ``kind`` is one object of
 :data:`KINDS` that knows how to evaluate it at x (``forward``), as a difference over pairs
 (``difference``) and what it does with RevealCancel's absolute part ``A = Δ+ - Δ-``
-(``absolute``; ``Δ± = (Δ ± A)/2``). :func:`classify` is the only place that maps a layer or
-Keras operation to a kind; a :class:`Registry` adds user layer classes to it.
+(``absolute``; ``Δ± = (Δ ± A)/2``). :meth:`Registry.classify` is the only place that maps a
+layer or Keras operation to a kind (user layer classes first). A node with no rule becomes an
+``unsupported`` step that :func:`check_supported` refuses only where the target needs it.
 
 What each kind does with ``Δ±`` (``signs``), following the paper and the original DeepLIFT:
 
-- ``"own"``, weight layers (Dense, Conv1D/2D/3D): ``Δ±`` from the layer's own input
-  difference, ``Δy+ = Σ_i 1{w_i Δx_i > 0} w_i Δx_i`` (``A = |W| |Δ_in|``); where ``Δx_i = 0``
-  the input's multiplier is ``0.5 w (m+ + m-)``.
+- ``"own"``, weight layers (Dense, EinsumDense, Conv1D/2D/3D and their transposes): ``Δ±``
+  from the layer's own input difference, ``Δy+ = Σ_i 1{w_i Δx_i > 0} w_i Δx_i``
+  (``A = |W| |Δ_in|``); where ``Δx_i = 0`` the input's multiplier is ``0.5 w (m+ + m-)``.
 - ``"carry"``, maps with non-negative coefficients (average pooling, reshapes, Flatten,
   Concatenate, Add, Average, dropout, ...) and BatchNormalization (``|scale|``: Δ+ and Δ- swap
   where gamma/std < 0) apply themselves to the input's ``A``; Subtract adds the two ``A``,
   negation keeps it.
-- ``"split"``, everything else (the model input, nonlinearity and max-pool outputs, custom linear
-  layers not declared non-negative): ``Δ+ = max(Δ, 0)``, ``Δ- = min(Δ, 0)``, as the original does
-  at its input layer. (Where a weight layer follows, which is the usual case, this choice is
-  irrelevant: the weight layer recomputes ``Δ±``.)
+- ``"split"``, everything else (the model input, nonlinearity, max-pool and product outputs,
+  custom linear layers not declared non-negative, products with a constant): ``Δ+ = max(Δ, 0)``,
+  ``Δ- = min(Δ, 0)``, as the original does at its input layer. (Where a weight layer follows,
+  which is the usual case, this choice is irrelevant: the weight layer recomputes ``Δ±``.)
+
+``TimeDistributed(layer)`` gets the inner layer's steps, each evaluated on the time axis folded
+into the batch (:class:`TimeDistributedKind`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Callable
 
 import keras
+from keras import ops
 
-from dnalift.engine import affine, backend, maxpool, nonlinear
+from dnalift.engine import affine, backend, maxpool, nonlinear, product, timedistributed
 from dnalift.engine.graph import GraphNode, Key
 from dnalift.errors import UnsupportedLayerError
 
@@ -65,11 +71,13 @@ class Step:
         Layer name (both parts of a split layer carry it).
     rule : str
         DeepLIFT rule label, set by :mod:`dnalift.engine.policy` (``"linear"``, ``"rescale"``,
-        ``"revealcancel"``, ``"maxpool-rescale"``, ...).
+        ``"revealcancel"``, ``"maxpool-rescale"``, ``"product"``, ...).
     fn : callable, optional
         The elementwise function of a nonlinearity.
     act : str, optional
         Its name.
+    error : str, optional
+        Why the node has no DeepLIFT rule (kind ``unsupported``).
     """
 
     kind: "Kind"
@@ -80,6 +88,7 @@ class Step:
     rule: str = "linear"
     fn: Callable | None = None
     act: str | None = None
+    error: str | None = None
 
     @property
     def layer(self):
@@ -221,6 +230,17 @@ class NonElementwiseKind(NonlinearKind):
         raise UnsupportedLayerError(f"layer {step.name!r}: {step.act!r} has no DeepLIFT rule")
 
 
+class ProductKind(Kind):
+    """``a * b * ...`` of input-dependent tensors (Multiply layer, ``keras.ops.multiply``): the
+    product rule (:mod:`dnalift.engine.product`). RevealCancel: the output splits its own
+    Δ by sign (``signs="split"``), like a nonlinearity's output."""
+
+    def difference(self, step, deltas, ctx):
+        op = step.layer
+        mul = (lambda u, v: op.call([u, v])) if isinstance(op, L.Layer) else ops.multiply
+        return product.fold_product(mul, [ctx.ax[k] for k in step.inputs], deltas)
+
+
 class MaxPoolKind(Kind):
     """Max pooling with the ``maxpool=`` rule (:mod:`dnalift.engine.maxpool`)."""
 
@@ -235,16 +255,69 @@ class MaxPoolKind(Kind):
         return ctx.rules[step.output](ctx.ax[step.inputs[0]], deltas[0])
 
 
+class TimeDistributedKind(Kind):
+    """The kind of a layer inside ``TimeDistributed``: the inner layer's own kind on the time
+    axis folded into the batch (:mod:`dnalift.engine.timedistributed`). Name and ``signs`` are
+    the inner kind's, so the policy and RevealCancel treat it as the inner layer."""
+
+    def __init__(self, inner: Kind):
+        super().__init__(inner.name, inner.signs)
+        self.inner = inner
+
+    def compile(self, step, eps):
+        return self.inner.compile(step, eps)
+
+    def forward(self, step, inputs, dtype):
+        folded = [timedistributed.fold(v) for v in inputs]
+        return timedistributed.unfold(self.inner.forward(step, folded, dtype),
+                                      inputs[0].shape[1])
+
+    @staticmethod
+    def _fold_context(step: Step, ctx: PairContext, k: int) -> PairContext:
+        """``ctx`` with the activations and absolute parts ``step`` reads folded."""
+        keys = list(step.inputs) + [step.output]
+        return PairContext({key: timedistributed.fold(ctx.ax[key]) for key in keys
+                            if key in ctx.ax},
+                           {key: timedistributed.fold_pairs(ctx.parts[key], k)
+                            for key in step.inputs if key in ctx.parts}, ctx.rules, ctx.dtype)
+
+    def _on_folded(self, method: Callable, step: Step, deltas: list, ctx: PairContext, *extra):
+        """``method(step, folded deltas, *folded extra, folded ctx)``, unfolded."""
+        k = deltas[0].shape[0] // ctx.ax[step.inputs[0]].shape[0]
+        t = deltas[0].shape[1]
+        fold = [timedistributed.fold_pairs(v, k) for v in deltas]
+        more = [timedistributed.fold_pairs(v, k) for v in extra]
+        out = method(step, fold, *more, self._fold_context(step, ctx, k))
+        return timedistributed.unfold_pairs(out, k, t)
+
+    def difference(self, step, deltas, ctx):
+        return self._on_folded(self.inner.difference, step, deltas, ctx)
+
+    def absolute(self, step, deltas, out, ctx):
+        return self._on_folded(self.inner.absolute, step, deltas, ctx, out)
+
+
+class UnsupportedKind(Kind):
+    """A node with no DeepLIFT rule (``step.error`` says why). It is evaluated at x as the
+    model does; :func:`check_supported` refuses it where the scored target depends on it, so
+    a layer in another head of the model does not block scoring."""
+
+    def difference(self, step, deltas, ctx):  # pragma: no cover - check_supported runs first
+        raise UnsupportedLayerError(step.error)
+
+
 #: The step kinds, by name.
 KINDS: dict[str, Kind] = {k.name: k for k in (
     AffineKind("weights", signs="own"), AffineKind("scaling", signs="carry"),
     PlumbingKind("plumbing"), SubtractKind("subtract"), NegateKind("negate"),
     PlumbingKind("custom_linear"), PlumbingKind("custom_linear_signed", signs="split"),
-    NonlinearKind("nonlinear"), NonElementwiseKind("nonelementwise"), MaxPoolKind("maxpool"))}
+    PlumbingKind("scaled", signs="split"), ProductKind("product"),
+    NonlinearKind("nonlinear"), NonElementwiseKind("nonelementwise"), MaxPoolKind("maxpool"),
+    UnsupportedKind("unsupported"))}
 
 
 # --------------------------------------------------------------------------- classification
-_CONV = (L.Conv1D, L.Conv2D, L.Conv3D)
+_CONV = (L.Conv1D, L.Conv2D, L.Conv3D) + affine.CONV_TRANSPOSE
 _CONV_NAMES = frozenset(c.__name__ for c in _CONV)
 # Layers that are linear and homogeneous (no bias) in their tensor arguments: ``layer.call(Δ)``
 # is their Linear rule. All have non-negative coefficients except Subtract.
@@ -293,6 +366,10 @@ def _affine_steps(nd: GraphNode) -> list[Step]:
     if isinstance(op, L.Dense) and len(op.kernel.shape) != 2:
         raise UnsupportedLayerError(f"layer {nd.name!r} of type Dense has a quantized or "
                                     "unusual kernel")
+    if isinstance(op, L.EinsumDense) and not affine.einsum_is_plain(op.equation):
+        raise UnsupportedLayerError(
+            f"layer {nd.name!r} of type EinsumDense: equation {op.equation!r} is not a plain "
+            "contraction with its kernel (a kernel index is summed without the input)")
     kind = KINDS["scaling" if isinstance(op, L.BatchNormalization) else "weights"]
     act = activation_name(getattr(op, "activation", None))
     if act is None:
@@ -334,6 +411,9 @@ def _op_steps(nd: GraphNode) -> list[Step] | None:
     cls = type(nd.op).__name__
     if cls in _OPS:
         return [_step(_OPS[cls], nd)]
+    if cls == "Multiply":  # by a constant (one tensor argument): linear, signs unknown
+        return [_step("product", nd, rule="product") if len(nd.inputs) > 1 else
+                _step("scaled", nd)]
     if cls in _OPS_ELEMENTWISE and len(nd.inputs) == 1:
         fn = nd.op.call if hasattr(nd.op, "call") else nd.op
         return [_step("nonlinear", nd, rule="rescale", fn=fn, act=cls.lower())]
@@ -341,7 +421,7 @@ def _op_steps(nd: GraphNode) -> list[Step] | None:
 
 
 def _is_affine(op) -> bool:
-    return isinstance(op, (L.Dense, L.BatchNormalization)) or \
+    return isinstance(op, (L.Dense, L.EinsumDense, L.BatchNormalization)) or \
         (isinstance(op, _CONV) and type(op).__name__ in _CONV_NAMES)
 
 
@@ -349,6 +429,7 @@ def _is_affine(op) -> bool:
 _BUILTINS: tuple = (
     (_is_affine, _affine_steps),
     (lambda op: isinstance(op, _PLUMBING), _plumbing_steps),
+    (lambda op: isinstance(op, L.Multiply), lambda nd: [_step("product", nd, rule="product")]),
     (lambda op: isinstance(op, maxpool.MAXPOOL_LAYERS + maxpool.GLOBAL_MAXPOOL_LAYERS),
      _maxpool_steps),
     (lambda op: isinstance(op, _ACTIVATION_LAYERS), _activation_layer_steps),
@@ -400,6 +481,10 @@ class Registry:
         for cls, make in self.custom.items():
             if isinstance(op, cls):
                 return make(nd)
+        if isinstance(op, L.TimeDistributed):
+            inner = GraphNode(op.layer, nd.name, list(nd.inputs), nd.output)
+            return [dataclasses.replace(s, kind=TimeDistributedKind(s.kind))
+                    for s in self.classify(inner)]
         for test, make in _BUILTINS:
             if test(op):
                 return make(nd)
@@ -411,9 +496,17 @@ class Registry:
                 "it is linear or elementwise)")
         return found
 
+    def node_steps(self, nd: GraphNode) -> list[Step]:
+        """:meth:`classify`, with a node that has no rule kept as one ``unsupported`` step
+        carrying the error message (raised by :func:`check_supported` if it is needed)."""
+        try:
+            return self.classify(nd)
+        except UnsupportedLayerError as err:
+            return [_step("unsupported", nd, error=str(err))]
+
     def split_steps(self, nodes: list[GraphNode]) -> list[Step]:
-        """All steps of the graph nodes, in order (see :meth:`classify`)."""
-        return [s for nd in nodes for s in self.classify(nd)]
+        """All steps of the graph nodes, in order (see :meth:`node_steps`)."""
+        return [s for nd in nodes for s in self.node_steps(nd)]
 
 
 #: Registry used when none is given (filled by the two functions below without ``registry``).
@@ -436,8 +529,11 @@ def register_nonlinear_layer(cls: type, fn: Callable | None = None, *,
 
 
 def check_supported(steps: list[Step]) -> None:
-    """Raise for a non-elementwise activation (e.g. a softmax) among ``steps``."""
+    """Raise for a node with no DeepLIFT rule or a non-elementwise activation (e.g. a softmax)
+    among ``steps`` (the steps the scored target depends on)."""
     for s in steps:
+        if s.kind.name == "unsupported":
+            raise UnsupportedLayerError(s.error)
         if s.kind.name == "nonelementwise":
             raise UnsupportedLayerError(
                 f"layer {s.name!r} of type {type(s.layer).__name__} applies {s.act!r}, which is "

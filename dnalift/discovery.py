@@ -22,7 +22,6 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Mapping, Sequence
 
 import h5py
@@ -30,10 +29,10 @@ import numpy as np
 import pandas as pd
 
 from dnalift.errors import DnaliftError, InputError
-from dnalift.fileio import atomic_output, check_output_path
+from dnalift.fileio import atomic_output
 from dnalift.meme import Motif
 from dnalift.motifmatch import best_alignment, best_matches, compare
-from dnalift.scorefile import ScoreFile, task_key
+from dnalift.scorefile import task_view
 from dnalift.sequences import ALPHABET
 
 EXTRA_HINT = "install the optional motif tools: pip install 'dnalift[motifs]'"
@@ -73,26 +72,6 @@ def run_tool(args: Sequence[str], log: str | os.PathLike | None = None) -> None:
 
 
 # --------------------------------------------------------------------------- inputs
-def task_view(score_h5: str | os.PathLike, task: str | int | None,
-              output: str | os.PathLike) -> Path:
-    """Write an HDF5 file with ``hyp_scores (N, L, 4)`` and ``input_seqs (N, L, 4)`` as
-    external links to ``tasks/<task>/hyp_scores`` and ``input_seqs`` of ``score_h5``.
-
-    The link holds the score file's path relative to the view's directory, so the two files
-    can move together. Returns the view's path.
-    """
-    with ScoreFile(score_h5) as sf:
-        key = task_key(sf.tasks[sf.task_index(task)])
-    output = check_output_path(output)
-    target = os.path.relpath(Path(score_h5).resolve(), output.resolve().parent)
-    with atomic_output(output, keep_suffix=True) as tmp, h5py.File(tmp, "w") as f:
-        f["hyp_scores"] = h5py.ExternalLink(target, f"tasks/{key}/hyp_scores")
-        f["input_seqs"] = h5py.ExternalLink(target, "input_seqs")
-        f.attrs["task"] = key
-        f.attrs["source"] = str(score_h5)
-    return output
-
-
 def first_regions(npz: str | os.PathLike, n: int) -> None:
     """Keep only the first ``n`` regions of a Fi-NeMo regions file (``sequences (N, 4, L)``,
     ``contributions``, and the per-region coordinate arrays), in place."""

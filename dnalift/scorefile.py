@@ -575,6 +575,26 @@ def job_differences(path: str | os.PathLike, attrs: "JobAttributes | Mapping[str
     return out
 
 
+def task_view(score_h5: str | os.PathLike, task: str | int | None,
+              output: str | os.PathLike) -> Path:
+    """Write an HDF5 file with ``hyp_scores (N, L, 4)`` and ``input_seqs (N, L, 4)`` as
+    external links to ``tasks/<task>/hyp_scores`` and ``input_seqs`` of ``score_h5``.
+
+    The link holds the score file's path relative to the view's directory, so the two files
+    can move together. Returns the view's path.
+    """
+    with ScoreFile(score_h5) as sf:
+        key = task_key(sf.tasks[sf.task_index(task)])
+    output = check_output_path(output)
+    target = os.path.relpath(Path(score_h5).resolve(), output.resolve().parent)
+    with atomic_output(output, keep_suffix=True) as tmp, h5py.File(tmp, "w") as f:
+        f["hyp_scores"] = h5py.ExternalLink(target, f"tasks/{key}/hyp_scores")
+        f["input_seqs"] = h5py.ExternalLink(target, "input_seqs")
+        f.attrs["task"] = key
+        f.attrs["source"] = str(score_h5)
+    return output
+
+
 # --------------------------------------------------------------------------- merge
 def check_shards(paths: Sequence[str | os.PathLike]) -> list[tuple[Path, dict[str, Any]]]:
     """Open shard files and check they form one complete job; return them in shard order.
@@ -699,6 +719,7 @@ def merge_shards(paths: Sequence[str | os.PathLike], out_h5: str | os.PathLike,
     return Path(out_h5)
 
 
-__all__ = ["HDF5Writer", "JobAttributes", "job_differences", "REUSE_ATTRS", "ScoreFile", "ScoredSequences", "read_scores_h5",
-           "bigwig_from_h5", "merge_shards", "check_shards", "merge_differences", "task_key", "read_attrs",
-           "write_attrs", "read_chrom_sizes", "row_datasets"]
+__all__ = ["HDF5Writer", "JobAttributes", "job_differences", "REUSE_ATTRS", "ScoreFile",
+           "ScoredSequences", "read_scores_h5", "bigwig_from_h5", "merge_shards", "check_shards",
+           "merge_differences", "task_key", "task_view", "read_attrs", "write_attrs",
+           "read_chrom_sizes", "row_datasets"]

@@ -151,6 +151,10 @@ class DeepLift:
                  maxpool: str = "rescale", dtype: str = "float32", steps: int = 32,
                  registry: Registry | None = None):
         _check_options(mode, maxpool, dtype, batch_size, steps)
+        if dtype == "float64" and not backend.float64_available():
+            raise InputError("dtype float64 on the JAX backend needs 64-bit JAX: set "
+                             "JAX_ENABLE_X64=1 in the environment (JAX otherwise computes "
+                             "float64 in float32)")
         self.model, self.mode, self.maxpool, self.dtype = model, mode, maxpool, dtype
         self.batch_size, self.steps = int(batch_size), int(steps)
         nodes, in_key, out_keys, out_names = flatten_model(model)

@@ -423,16 +423,22 @@ _BACKEND_SCRIPT = textwrap.dedent("""
 """)
 
 
+def _run_on_backend(script: str, backend_name: str, **env) -> dict:
+    """Run ``script`` (a template of ``{tests}``, printing ``RESULT`` + JSON) in a fresh
+    process on the Keras backend ``backend_name`` (CPU); its JSON result."""
+    env = dict(os.environ, KERAS_BACKEND=backend_name, CUDA_VISIBLE_DEVICES="",
+               JAX_PLATFORMS="cpu", **env)
+    proc = subprocess.run([sys.executable, "-c",
+                           script.format(tests=str(Path(__file__).parent))],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.split("RESULT", 1)[1])
+
+
 @pytest.mark.parametrize("backend_name", ["jax", "torch"])
 def test_other_backends_match_tensorflow(backend_name):
     pytest.importorskip(backend_name)
-    env = dict(os.environ, KERAS_BACKEND=backend_name, CUDA_VISIBLE_DEVICES="",
-               JAX_PLATFORMS="cpu")
-    proc = subprocess.run([sys.executable, "-c",
-                           _BACKEND_SCRIPT.format(tests=str(Path(__file__).parent))],
-                          env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    got = json.loads(proc.stdout.split("RESULT", 1)[1])
+    got = _run_on_backend(_BACKEND_SCRIPT, backend_name)
     for name, build in (("conv", conv_model), ("graph", graph_model)):
         x, refs = _inputs(14)
         for mode in ("rescale", "genomics_default"):
@@ -441,3 +447,37 @@ def test_other_backends_match_tensorflow(backend_name):
             assert resid < 1e-3
             np.testing.assert_allclose(np.array(hyp), want.hypothetical, atol=2e-4,
                                        err_msg=f"{backend_name} {name} {mode}")
+
+
+_JAX_FLOAT64_SCRIPT = textwrap.dedent("""
+    import json, sys
+    import jax
+    import numpy as np
+    sys.path.insert(0, {tests!r})
+    from test_deeplift import conv_model, graph_model, _inputs
+    from dnalift.deeplift import DeepLift
+    from dnalift.errors import InputError
+    x, refs = _inputs(15)
+    out = {{}}
+    for name, build in (("conv", conv_model), ("graph", graph_model)):
+        for mode in ("rescale", "genomics_default"):
+            a = DeepLift(build(), mode=mode, dtype="float64").attribute(x, refs)
+            out[name + mode] = [str(a.residual.dtype), float(np.abs(a.residual).max())]
+    jax.config.update("jax_enable_x64", False)
+    try:
+        DeepLift(conv_model(), dtype="float64")
+        out["no_x64"] = "accepted"
+    except InputError as e:
+        out["no_x64"] = str(e)
+    print("RESULT" + json.dumps(out))
+""")
+
+
+def test_jax_float64_sums_to_delta_exactly():
+    # Keras promotes float64 to float32 on JAX (ops.mean of average pooling, ...): the
+    # engine's float64 scope must keep every op in float64 when JAX runs with x64.
+    pytest.importorskip("jax")
+    got = _run_on_backend(_JAX_FLOAT64_SCRIPT, "jax", JAX_ENABLE_X64="1")
+    assert "JAX_ENABLE_X64" in got.pop("no_x64")
+    for key, (dtype, resid) in got.items():
+        assert dtype == "float64" and resid < 1e-12, (key, dtype, resid)

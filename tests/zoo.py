@@ -37,6 +37,8 @@ import numpy as np
 import keras
 from keras import layers
 
+from dnalift.engine import backend as engine_backend
+
 Tensor = keras.KerasTensor
 
 
@@ -494,7 +496,8 @@ def keras_target(model: keras.Model, x: np.ndarray, output: str | None = None) -
     elif getattr(getattr(last, "activation", None), "__name__", None) == "softmax":
         raise NotImplementedError("softmax outputs are not in the zoo")
     copy = _float64_copy(model, strip)
-    y = copy(x.astype("float64"), training=False)
+    with engine_backend.float64_promotion():    # Keras on JAX/torch demotes float64 ops
+        y = copy(x.astype("float64"), training=False)
     y = y[index] if isinstance(y, (list, tuple)) else y
     y = keras.ops.convert_to_numpy(y)
     if y.dtype != np.float64:

@@ -9,6 +9,7 @@ where a difference is ~0), and compiling a step function.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Callable
 
 import keras
@@ -154,17 +155,58 @@ def disable_tf32() -> None:
         torch.backends.cudnn.allow_tf32 = False
 
 
-def autocast(dtype: str):
-    """Context in which Keras layers read their float weights cast to ``dtype``.
+def float64_available() -> bool:
+    """Whether the backend computes float64: always, except JAX without ``JAX_ENABLE_X64``
+    (where float64 arrays silently become float32)."""
+    if name() == "jax":
+        import jax
+        return bool(jax.config.jax_enable_x64)
+    return True
 
-    Lets ``layer.call`` run on float64 inputs (PReLU, pooling, ...) with float32 weights.
+
+def autocast(dtype: str) -> contextlib.AbstractContextManager:
+    """Context in which Keras layers and ops compute in ``dtype``.
+
+    Layers read their float weights cast to ``dtype`` (Keras autocast), which lets
+    ``layer.call`` run on float64 inputs (PReLU, pooling, ...) with float32 weights. For
+    float64 on JAX and PyTorch, Keras's type promotion (``keras.backend.result_type``) would
+    map float64 to float32, as JAX does without x64, so ``ops.mean`` (global average
+    pooling), ``ops.divide`` and others would compute in float32; the scope keeps float64
+    there. TensorFlow's promotion already keeps float64.
     """
+    stack = contextlib.ExitStack()
     try:
         from keras.src.backend.common.variables import AutocastScope
     except ImportError:  # pragma: no cover - Keras internals moved
-        import contextlib
+        return stack
+    stack.enter_context(AutocastScope(dtype))
+    if dtype == "float64":
+        stack.enter_context(float64_promotion())
+    return stack
+
+
+def float64_promotion() -> contextlib.AbstractContextManager:
+    """Context in which Keras ops on float64 tensors compute in float64 on every backend.
+
+    On JAX and PyTorch, Keras's promotion rule maps float64 to float32 (a module-level table
+    in Keras, read at each op call, or trace under ``jax.jit``); the scope suspends it and
+    restores the previous entry on exit. TensorFlow keeps float64 already (no change).
+    """
+    if name() == "tensorflow":
         return contextlib.nullcontext()
-    return AutocastScope(dtype)
+    return _promote_to_float64()
+
+
+@contextlib.contextmanager
+def _promote_to_float64():
+    from keras.src.backend.common import dtypes
+    table = dtypes.BIT64_TO_BIT32_DTYPE
+    before = table.get("float64")
+    table["float64"] = "float64"
+    try:
+        yield
+    finally:
+        table["float64"] = before
 
 
 def to_numpy(x: Tensor):

@@ -60,19 +60,8 @@ def view(h5, task, output) -> None:
 @_LOG
 def modisco(h5, task, output, max_seqlets, window, log) -> None:
     """Run TF-MoDISco (`modisco motifs`) on one task of a score file."""
-    from dnalift.discovery import require_tool, run_tool, task_view
-    from dnalift.fileio import atomic_output, check_output_path
-    from dnalift.scorefile import ScoreFile
-
-    require_tool("modisco")
-    with ScoreFile(h5) as sf:
-        length = sf.length
-    out = check_output_path(output)
-    with tempfile.TemporaryDirectory(dir=out.parent) as tmpdir, \
-            atomic_output(out, keep_suffix=True) as tmp:
-        linked = task_view(h5, task, Path(tmpdir) / "task.h5")
-        run_tool(["modisco", "motifs", "-i", linked, "-n", max_seqlets,
-                  "-w", window or length, "-o", tmp], log)
+    from dnalift.discovery import run_modisco
+    out = run_modisco(h5, task, output, max_seqlets=max_seqlets, window=window, log=log)
     click.echo(f"wrote {out}")
 
 
@@ -84,14 +73,8 @@ def modisco(h5, task, output, max_seqlets, window, log) -> None:
 @_LOG
 def report(modisco_h5, meme_path, output, log) -> None:
     """TF-MoDISco's HTML report (`modisco report --lite`: TOMTOM p-values by memelite)."""
-    from dnalift.discovery import run_tool
-    from dnalift.meme import load_motifs
-
-    n_matches = min(3, len(load_motifs(meme_path)[0]))  # modisco fails asking for more
-    Path(output).mkdir(parents=True, exist_ok=True)
-    run_tool(["modisco", "report", "-i", modisco_h5, "-o", output, "-m", meme_path, "-l",
-              "-n", n_matches], log)
-    click.echo(f"wrote {Path(output) / 'report.html'}")
+    from dnalift.discovery import run_report
+    click.echo(f"wrote {run_report(modisco_h5, meme_path, output, log)}")
 
 
 @discover.command("name")
@@ -109,7 +92,7 @@ def report(modisco_h5, meme_path, output, log) -> None:
 @click.option("--trim-threshold", type=float, default=0.3, show_default=True)
 def name(modisco_h5, meme_path, output, pairs, logos, method, trim_threshold) -> None:
     """Name TF-MoDISco patterns by their best match in a motif database."""
-    from dnalift import discovery, meme, motifs, plots
+    from dnalift import discovery, meme, motifs
 
     database, _ = meme.load_motifs(meme_path)
     patterns = discovery.read_patterns(modisco_h5)
@@ -119,15 +102,7 @@ def name(modisco_h5, meme_path, output, pairs, logos, method, trim_threshold) ->
     if pairs:
         motifs.write_tsv(all_pairs, pairs)
     if logos:
-        Path(logos).mkdir(parents=True, exist_ok=True)
-        for p, row in zip(patterns, table.itertuples()):
-            lo, hi = row.trim_start, row.trim_end
-            target = database[row.match].probs if row.match else None
-            plots.plot_pattern_match(
-                p.cwm[lo:hi], target, Path(logos) / f"{p.name}.png", match=row.match,
-                strand=row.strand, offset=row.offset,
-                title=f"{p.name} ({p.n_seqlets} seqlets)" + (
-                    f": {row.match}, q = {row.qvalue:.2g}" if row.match else ""))
+        discovery.write_pattern_logos(patterns, table, database, logos)
     for row in table.itertuples():
         click.echo(f"{row.pattern}\t{row.n_seqlets}\t{row.consensus}\t{row.match}\t"
                    f"p={row.pvalue:.3g}\tq={row.qvalue:.3g}")
@@ -152,31 +127,13 @@ def name(modisco_h5, meme_path, output, pairs, logos, method, trim_threshold) ->
 def hits(h5, task, modisco_h5, patterns, output, finemo_dir, lam, batch_size, max_regions,
          log) -> None:
     """Call motif instances with Fi-NeMo; write them as BED in genome coordinates."""
-    import pandas as pd
-
     from dnalift import discovery
-    from dnalift.scorefile import ScoreFile
 
-    discovery.require_tool("finemo")
-    with ScoreFile(h5) as sf:
-        coords, length = sf.coords(), sf.length
-    names = {}
-    if patterns:
-        table = pd.read_csv(patterns, sep="\t", keep_default_na=False)
-        names = {p: m for p, m in zip(table["pattern"], table["match"]) if m}
+    names = discovery.pattern_names(patterns) if patterns else {}
     with tempfile.TemporaryDirectory(dir=Path(output).resolve().parent) as tmpdir:
-        tmp = Path(tmpdir)
-        linked = discovery.task_view(h5, task, tmp / "task.h5")
-        run_dir = Path(finemo_dir) if finemo_dir else tmp / "finemo"
-        discovery.run_tool(["finemo", "extract-regions-bpnet-h5", "-c", linked,
-                            "-o", tmp / "regions.npz", "-w", length], log)
-        if max_regions is not None:
-            discovery.first_regions(tmp / "regions.npz", max_regions)
-        discovery.run_tool(["finemo", "call-hits", "-r", tmp / "regions.npz",
-                            "-m", modisco_h5, "-o", run_dir, "-l", lam,
-                            "-b", batch_size], log)
-        found = discovery.read_finemo_hits(run_dir / "hits.tsv")
-    bed = discovery.hits_to_bed(found, coords, names)
+        bed = discovery.call_hits(h5, task, modisco_h5, names=names, workdir=tmpdir,
+                                  finemo_dir=finemo_dir, lam=lam, batch_size=batch_size,
+                                  max_regions=max_regions, log=log)
     discovery.write_bed(bed, output)
     counts = bed["name"].value_counts()
     click.echo(f"{len(bed)} hits -> {output}: " +

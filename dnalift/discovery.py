@@ -21,7 +21,9 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Mapping, Sequence
 
 import h5py
@@ -284,7 +286,95 @@ def read_bed_hits(path: str | os.PathLike) -> pd.DataFrame:
         raise InputError(f"{path}: cannot read hit BED ({err})") from None
 
 
-__all__ = ["MissingToolError", "require_tool", "run_tool", "task_view", "first_regions", "Pattern",
-           "read_patterns", "trim_bounds", "consensus", "name_patterns", "read_finemo_hits",
-           "hits_to_bed", "region_positions", "write_bed", "read_bed_hits", "PATTERN_COLUMNS",
-           "EXTRA_HINT"]
+# --------------------------------------------------------------------------- tool runs
+def run_modisco(score_h5: str | os.PathLike, task: str | int | None,
+                output: str | os.PathLike, *, max_seqlets: int = 2000,
+                window: int | None = None, log: str | os.PathLike | None = None) -> Path:
+    """TF-MoDISco (``modisco motifs``) on one task of a score file (linked, not copied);
+    ``window`` defaults to the whole region. The results HDF5 is written atomically."""
+    from dnalift.fileio import check_output_path
+    from dnalift.scorefile import ScoreFile
+
+    require_tool("modisco")
+    with ScoreFile(score_h5) as sf:
+        length = sf.length
+    out = check_output_path(output)
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmpdir, \
+            atomic_output(out, keep_suffix=True) as tmp:
+        linked = task_view(score_h5, task, Path(tmpdir) / "task.h5")
+        run_tool(["modisco", "motifs", "-i", linked, "-n", max_seqlets,
+                  "-w", window or length, "-o", tmp], log)
+    return out
+
+
+def run_report(modisco_h5: str | os.PathLike, meme_path: str | os.PathLike,
+               output: str | os.PathLike, log: str | os.PathLike | None = None) -> Path:
+    """TF-MoDISco's HTML report (``modisco report --lite``) in directory ``output``; returns
+    the path of ``report.html``."""
+    from dnalift.meme import load_motifs
+
+    n_matches = min(3, len(load_motifs(meme_path)[0]))  # modisco fails asking for more
+    Path(output).mkdir(parents=True, exist_ok=True)
+    run_tool(["modisco", "report", "-i", modisco_h5, "-o", output, "-m", meme_path, "-l",
+              "-n", n_matches], log)
+    return Path(output) / "report.html"
+
+
+def call_hits(score_h5: str | os.PathLike, task: str | int | None,
+              modisco_h5: str | os.PathLike, *, names: Mapping[str, str] | None = None,
+              workdir: str | os.PathLike, finemo_dir: str | os.PathLike | None = None,
+              lam: float = 0.7, batch_size: int = 200, max_regions: int | None = None,
+              log: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Fi-NeMo hit calling on one task of a score file, as a BED table in genome
+    coordinates (:func:`hits_to_bed`; ``names`` maps pattern -> motif name).
+
+    Scratch files go to ``workdir``; Fi-NeMo's own outputs to ``finemo_dir`` (default: a
+    folder in ``workdir``). ``max_regions`` keeps the first N regions (Fi-NeMo is slow on a
+    CPU).
+    """
+    from dnalift.scorefile import ScoreFile
+
+    require_tool("finemo")
+    with ScoreFile(score_h5) as sf:
+        coords, length = sf.coords(), sf.length
+    tmp = Path(workdir)
+    linked = task_view(score_h5, task, tmp / "task.h5")
+    run_dir = Path(finemo_dir) if finemo_dir else tmp / "finemo"
+    run_tool(["finemo", "extract-regions-bpnet-h5", "-c", linked, "-o", tmp / "regions.npz",
+              "-w", length], log)
+    if max_regions is not None:
+        first_regions(tmp / "regions.npz", max_regions)
+    run_tool(["finemo", "call-hits", "-r", tmp / "regions.npz", "-m", modisco_h5,
+              "-o", run_dir, "-l", lam, "-b", batch_size], log)
+    return hits_to_bed(read_finemo_hits(run_dir / "hits.tsv"), coords, dict(names or {}))
+
+
+def pattern_names(table_path: str | os.PathLike) -> dict[str, str]:
+    """Pattern -> matched motif name from a pattern table of :func:`name_patterns`
+    (written by ``dnalift discover name``); unmatched patterns are left out."""
+    table = pd.read_csv(table_path, sep="\t", keep_default_na=False)
+    return {p: m for p, m in zip(table["pattern"], table["match"]) if m}
+
+
+def write_pattern_logos(patterns: Sequence[Pattern], table: pd.DataFrame,
+                        database: Mapping[str, Motif], directory: str | os.PathLike) -> None:
+    """One PNG per pattern in ``directory``: its trimmed CWM logo above the matched motif
+    (rows of ``table`` from :func:`name_patterns`, in pattern order)."""
+    from dnalift import plots
+
+    Path(directory).mkdir(parents=True, exist_ok=True)
+    for p, row in zip(patterns, table.itertuples()):
+        lo, hi = row.trim_start, row.trim_end
+        target = database[row.match].probs if row.match else None
+        plots.plot_pattern_match(
+            p.cwm[lo:hi], target, Path(directory) / f"{p.name}.png", match=row.match,
+            strand=row.strand, offset=row.offset,
+            title=f"{p.name} ({p.n_seqlets} seqlets)" + (
+                f": {row.match}, q = {row.qvalue:.2g}" if row.match else ""))
+
+
+__all__ = ["MissingToolError", "require_tool", "run_tool", "task_view", "first_regions",
+           "Pattern", "read_patterns", "trim_bounds", "consensus", "name_patterns",
+           "read_finemo_hits", "hits_to_bed", "region_positions", "write_bed", "read_bed_hits",
+           "run_modisco", "run_report", "call_hits", "pattern_names", "write_pattern_logos",
+           "PATTERN_COLUMNS", "EXTRA_HINT"]

@@ -355,7 +355,6 @@ class ScoreSummary:
     engine_seconds: float = 0.0
     reference_seconds: float = 0.0
     write_seconds: float = 0.0
-    output_seconds: float = 0.0
     bigwig_seconds: float = 0.0
     max_abs_residual: float = 0.0
     tasks: list[str] = field(default_factory=list)
@@ -555,11 +554,6 @@ class _Job:
             offset += len(regions)
             yield regions, x, refs, time.perf_counter() - t0
 
-    def outputs(self, x: np.ndarray, att: Any) -> np.ndarray | None:
-        """``(B, T)`` post-activation outputs of the selected tasks (from the engine's own
-        forward pass, ``Attribution.output``), or None for outputs that are not ``(B, tasks)``."""
-        return None if att.output is None else np.asarray(att.output, dtype=np.float32)
-
     def meta(self, attrs: JobAttributes, n: int, length: int, k: int,
              with_output: bool) -> ScoreMeta:
         """What the sinks need to know, from the first batch (or the model, if none)."""
@@ -595,9 +589,7 @@ class _Job:
                 summary.reference_seconds += ref_seconds
                 outputs = None
                 if with_outputs:
-                    t1 = time.perf_counter()
-                    outputs = self.outputs(x, att)
-                    summary.output_seconds += time.perf_counter() - t1
+                    outputs = None if att.output is None else np.asarray(att.output, "float32")
                     if outputs is None or outputs.shape != att.prediction.shape:
                         if length is not None:  # decided on the first batch
                             raise InputError(f"{inputs.source}: model outputs of shape "

@@ -67,7 +67,6 @@ def _output_ref(name: str | None):
 def _targets(kinds: tuple, output_names: tuple, channels: str, combine: str):
     """``(target, output)`` of EngineSpec from ``--target`` (repeatable) and
     ``--output-name`` (none, or one per ``--target``); import after configure_device."""
-    from dnalift.errors import InputError
     if not kinds:
         if len(output_names) > 1:
             raise InputError("--output-name given more than once; give one --target per "

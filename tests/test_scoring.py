@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import h5py
@@ -19,6 +20,39 @@ MODEL = REPO / "data" / "simulated" / "model.h5"
 TEST_FA = REPO / "data" / "simulated" / "test.fa"
 L = 200  # input length of the shipped model
 K = 2  # few shuffles keep the suite fast
+
+
+#: float32 results of one sequence scored in batches of different composition (shards against
+#: one run): max |a - b| / max |a| per dataset (residuals: relative to the largest delta).
+#: Measured on AMD EPYC with three kernel sets: 0 (AVX-512 oneDNN), 1.4e-6 for ``output`` and
+#: <= 2.9e-7 for the scores (ONEDNN_MAX_CPU_ISA=AVX2), 9.5e-7 / 1.9e-7
+#: (TF_ENABLE_ONEDNN_OPTS=0). The README states this tolerance.
+BATCH_TOL = 5e-6
+
+
+def rel_diff(a: np.ndarray, b: np.ndarray, scale: float | None = None) -> float:
+    """``max |a - b| / scale`` (default ``max |a|``; 0 for equal all-zero arrays)."""
+    if not a.size:
+        return 0.0
+    scale = float(np.abs(a).max()) if scale is None else scale
+    diff = float(np.abs(a.astype("float64") - b).max())
+    return diff / scale if scale > 0 else diff
+
+
+def assert_rows_close(a: h5py.File, b: h5py.File) -> None:
+    """Every row dataset of two score files equal: floats within :data:`BATCH_TOL`."""
+    for name in scorefile.row_datasets(a):
+        x, y = a[name][:], b[name][:]
+        if x.dtype.kind != "f":
+            np.testing.assert_array_equal(x, y, err_msg=name)
+            continue
+        scale = None
+        if name.endswith("residual"):
+            scale = float(np.abs(a[name.rsplit("/", 1)[0] + "/delta"][:]).max())
+        err = rel_diff(x, y, scale)
+        if os.environ.get("DNALIFT_PRINT_TOL"):
+            print(name, err)
+        assert err <= BATCH_TOL, f"{name}: {err:.2e}"
 
 
 def _records(path: Path, n: int) -> list[tuple[str, str]]:
@@ -169,11 +203,11 @@ def test_shards_merge_to_the_unsharded_run(genome, tmp_path):
         parts.append(scoring.score(str(MODEL), inputs, tmp_path / f'p{i}.h5', **opts).output)
     scorefile.merge_shards(parts, tmp_path / "m.h5", tmp_path / "m.bw")
     with h5py.File(tmp_path / "u.h5", "r") as a, h5py.File(tmp_path / "m.h5", "r") as b:
-        for name in scorefile.row_datasets(a):
-            np.testing.assert_array_equal(a[name][:], b[name][:], err_msg=name)
+        assert_rows_close(a, b)
     u, m = pyBigWig.open(str(tmp_path / "u.bw")), pyBigWig.open(str(tmp_path / "m.bw"))
     for chrom, size in u.chroms().items():
-        np.testing.assert_array_equal(u.values(chrom, 0, size), m.values(chrom, 0, size))
+        ub, mb = (np.nan_to_num(np.array(t.values(chrom, 0, size))) for t in (u, m))
+        assert rel_diff(ub, mb) <= BATCH_TOL
 
 
 def test_rerun_is_a_noop_and_failure_leaves_nothing(small_fasta, tmp_path):

@@ -58,8 +58,7 @@ class DiffNet:
         self.forward_steps = prune(steps, tuple(target.keys) + tuple(target.output_keys))
         self.delta_steps = prune(steps, target.keys)
         self.part_keys = part_keys(self.delta_steps)
-        eps = nonlinear.EPS.get(dtype, 1e-5)
-        self.rules = {s.output: s.kind.compile(s, eps) for s in self.delta_steps}
+        self.rules = {s.output: s.kind.compile(s, dtype) for s in self.delta_steps}
 
     def forward(self, x) -> dict:
         """All activations for inputs ``x`` ``(B, L, 4)`` (model semantics, biases included)."""

@@ -2,7 +2,9 @@
 
 ``"rescale"`` (default, summation-preserving): the pooled difference goes with weight λ to the
 argmax of the input window and 1-λ to the argmax of the reference window,
-λ = (Δout - Δ[j*]) / (Δ[i*] - Δ[j*]) clipped to [0, 1]. ``"gradient"`` (the paper): all to the
+λ = (Δout - Δ[j*]) / (Δ[i*] - Δ[j*]) = (x[i*] - x[j*]) / (x[i*] - x[j*] + r[j*] - r[i*]), in
+[0, 1] (computed in the second form, from the values as realised). Ties, and values within
+``TIE_ULPS`` units of roundoff of a window's maximum, go to the first tied position. ``"gradient"`` (the paper): all to the
 argmax of the input; it does not sum to delta. Layers: MaxPooling1D/2D/3D and
 GlobalMaxPooling1D/2D/3D, channels last.
 """
@@ -82,9 +84,29 @@ def _windows(t, layer, fill):
     return ops.take(ops.concatenate([flat, pad], axis=1), idx, axis=1), out_shape
 
 
-def _argmax_mask(w, axis):
-    """One-hot (along ``axis``) of the first maximum of ``w``."""
-    return ops.one_hot(ops.argmax(w, axis=axis), w.shape[axis], axis=axis, dtype=w.dtype)
+#: Values within this many units of roundoff (of the window's magnitude) of a window's maximum
+#: count as tied with it.
+TIE_ULPS = 16
+
+
+def _roundoff(w, scale):
+    """The tie tolerance: ``TIE_ULPS`` units of roundoff of ``scale`` in ``w``'s precision."""
+    return TIE_ULPS * float(np.finfo(keras.backend.standardize_dtype(w.dtype)).eps) * scale
+
+
+def _argmax_mask(w, axis, scale):
+    """One-hot (along ``axis``) of the first position of ``w`` that ties with the maximum.
+
+    A position ties when it is within ``TIE_ULPS`` units of roundoff of ``scale`` (the
+    magnitude of the values the window was computed from, broadcast like the maximum) below
+    the maximum. Exact ties are common (a ReLU's zeros, mapped to one constant per channel by
+    a BatchNormalization that follows), and a reference window ``a_x - Δ`` turns them into
+    near-ties that float32 and float64 break differently; the first tied position makes the
+    choice deterministic and the same in every precision.
+    """
+    top = ops.max(w, axis=axis, keepdims=True)
+    tied = ops.cast(w >= top - _roundoff(w, scale), "int32")
+    return ops.one_hot(ops.argmax(tied, axis=axis), w.shape[axis], axis=axis, dtype=w.dtype)
 
 
 def maxpool_rule(layer, a_x, d, variant: str):
@@ -102,20 +124,27 @@ def maxpool_rule(layer, a_x, d, variant: str):
     wd, _ = _windows(d, layer, 0.0)                                 # (P, O, W, C)
     wd = pairs(wd, k)                                              # (N, K, O, W, C)
     sd = sg(wd)
-    mask_i = ops.expand_dims(sg(_argmax_mask(wx, 2)), 1)
-    wx = ops.expand_dims(wx, 1)
+    ax = ops.max(ops.abs(ops.where(wx > big, wx, 0.0)), axis=2, keepdims=True)  # (N, O, 1, C)
+    mask_i = ops.expand_dims(sg(_argmax_mask(wx, 2, ax)), 1)
+    wx, ax = ops.expand_dims(wx, 1), ops.expand_dims(ax, 1)
     wr = wx - sd
+    scale = ax + ops.max(ops.abs(sd), axis=3, keepdims=True)       # (N, K, O, 1, C)
     dout = ops.max(wx, axis=3) - ops.max(wr, axis=3)                # (N, K, O, C)
+    # a difference within the tie tolerance is a tie: exactly 0 (RevealCancel downstream
+    # splits Δ by sign, which roundoff would otherwise decide)
+    dout = ops.where(ops.abs(dout) <= _roundoff(dout, scale[:, :, :, 0]), 0.0, dout)
     if variant == "gradient":
         weight = mask_i
     else:
-        mask_j = sg(_argmax_mask(wr, 3))
-        di = ops.sum(sd * mask_i, axis=3)
-        dj = ops.sum(sd * mask_j, axis=3)
-        den = di - dj
-        nz = ops.abs(den) > 0
-        lam = ops.where(nz, (dout - dj) / ops.where(nz, den, ops.ones_like(den)), 1.0)
-        lam = ops.expand_dims(ops.clip(lam, 0.0, 1.0), 3)
+        mask_j = sg(_argmax_mask(wr, 3, scale))
+        # λ = a / (a + b) with a = x_i* - x_j* >= 0 and b = r_j* - r_i* >= 0: then
+        # λ Δ_i* + (1 - λ) Δ_j* = x_i* - r_j* = Δout for the values as realised
+        mask_ix = mask_i * ops.ones_like(wr)
+        a = ops.relu(ops.sum(wx * (mask_ix - mask_j), axis=3))
+        b = ops.relu(ops.sum(wr * (mask_j - mask_ix), axis=3))
+        tot = a + b
+        lam = ops.where(tot > 0, a / ops.where(tot > 0, tot, ops.ones_like(tot)), 1.0)
+        lam = ops.expand_dims(lam, 3)
         weight = sg(lam * mask_i + (1.0 - lam) * mask_j)
     out = sg(dout) + ops.sum((wd - sd) * weight, axis=3)
     out = unpairs(out)

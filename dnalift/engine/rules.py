@@ -142,8 +142,9 @@ class Kind:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
 
-    def compile(self, step: Step, eps: float) -> Callable | None:
-        """The step's rule as a function of tensors only (fused where that pays), or None."""
+    def compile(self, step: Step, dtype: str) -> Callable | None:
+        """The step's rule as a function of tensors only (fused where that pays), or None;
+        ``dtype`` is the precision the pairs are scored in."""
         return None
 
     def forward(self, step: Step, inputs: list, dtype: str):
@@ -201,18 +202,24 @@ class NegateKind(PlumbingKind):
 class NonlinearKind(Kind):
     """An elementwise nonlinearity ``y = f(z)``: Rescale or RevealCancel (``step.rule``)."""
 
-    def compile(self, step, eps):
+    def compile(self, step, dtype):
         """``(z_x, y_x, Δ, A=None) -> Δy``. Piecewise-linear activations are fused
-        (:func:`backend.fuse`); smooth ones are not: XLA's fast float32 ``exp``/``tanh`` are
-        ~1e-6 off, which ``Δy/Δ`` amplifies where ``|Δ|`` is just above ``eps``."""
+        (:func:`backend.fuse`) and their quotients are exact in the scoring precision. Smooth
+        ones are not fused (XLA's fast float32 ``exp``/``tanh`` are ~1e-6 off) and, when
+        scoring in float32, evaluate their difference quotients in float64
+        (:func:`nonlinear.quotient_dtype`): ``f(z_x) - f(z_r)`` cancels digits that ``Δy/Δ``
+        would amplify for small ``Δ``."""
         rule_fn = nonlinear.NONLINEAR_RULES.get(step.rule, nonlinear.rescale_rule)
         uses_parts = rule_fn is nonlinear.reveal_cancel_rule
+        piecewise = step.act in PIECEWISE_LINEAR
+        work = dtype if piecewise else nonlinear.quotient_dtype(dtype)
+        eps = nonlinear.EPS.get(work, 1e-5)
 
         def rule(z_x, y_x, d, a=None):
             fp = nonlinear.derivative(step.fn, z_x)
             extra = (a,) if uses_parts else ()
-            return rule_fn(step.fn, z_x, y_x, fp, d, *extra, eps)
-        return backend.fuse(rule) if step.act in PIECEWISE_LINEAR else rule
+            return rule_fn(step.fn, z_x, y_x, fp, d, *extra, eps, work=work)
+        return backend.fuse(rule) if piecewise else rule
 
     def forward(self, step, inputs, dtype):
         return step.fn(inputs[0])
@@ -244,7 +251,7 @@ class ProductKind(Kind):
 class MaxPoolKind(Kind):
     """Max pooling with the ``maxpool=`` rule (:mod:`dnalift.engine.maxpool`)."""
 
-    def compile(self, step, eps):
+    def compile(self, step, dtype):
         variant = step.rule.rsplit("-", 1)[-1]
         return backend.fuse(partial(maxpool.maxpool_rule, step.layer, variant=variant))
 
@@ -264,8 +271,8 @@ class TimeDistributedKind(Kind):
         super().__init__(inner.name, inner.signs)
         self.inner = inner
 
-    def compile(self, step, eps):
-        return self.inner.compile(step, eps)
+    def compile(self, step, dtype):
+        return self.inner.compile(step, dtype)
 
     def forward(self, step, inputs, dtype):
         folded = [timedistributed.fold(v) for v in inputs]

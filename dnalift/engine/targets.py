@@ -236,7 +236,7 @@ class CountsTarget(_OneTensor):
         lr = lx - sd
         shift = ops.max(ops.maximum(lx, lr), axis=1, keepdims=True)   # exp() <= 1
         ex, er = ops.exp(lx - shift), ops.exp(lr - shift)
-        m_exp = _quotient(ex - er, sd, ex, self.eps)
+        m_exp = _quotient(ex - er, lx - lr, ex, self.eps)
         cx = ops.sum(ex, axis=1, keepdims=True)
         cr = ops.sum(er, axis=1, keepdims=True)
         dy = ops.log(cx) - ops.log(cr)

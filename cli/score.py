@@ -9,6 +9,7 @@ import sys
 import click
 
 from dnalift import scoring
+from dnalift.engine.names import MAXPOOL_RULES
 from dnalift.errors import InputError
 from dnalift.references import KINDS, REGISTRY, ReferenceSpec
 
@@ -130,6 +131,11 @@ def _targets(kinds: tuple, output_names: tuple, channels: str, combine: str):
 @click.option("--mode", default="genomics_default", show_default=True,
               help="Attribution rules: genomics_default, rescale or revealcancel (DeepLIFT), "
                    "or a gradient baseline (checked by the engine; see README).")
+@click.option("--maxpool", type=click.Choice(list(MAXPOOL_RULES)), default="rescale",
+              show_default=True,
+              help="Max-pooling rule: rescale (splits the pooled difference between the "
+                   "argmax of input and reference; sums to delta) or gradient (all to the "
+                   "input's argmax, as the original DeepLIFT, captum and tangermeme).")
 @click.option("--reference", type=click.Choice(KINDS), default=None,
               help="Reference kind [default: shuffle; frequency with --freqs; fasta with "
                    "--reference-fasta].")
@@ -164,7 +170,8 @@ def _targets(kinds: tuple, output_names: tuple, channels: str, combine: str):
 @click.option("-q", "--quiet", is_flag=True, help="No progress, only warnings and errors.")
 @click.option("-v", "--verbose", count=True, help="More log output.")
 def score(model, fasta, bed, genome, width, summit, output, bigwig, tasks, task_names,
-          target_kinds, output_name, profile_channels, counts_combine, mode, reference, k,
+          target_kinds, output_name, profile_channels, counts_combine, mode, maxpool, reference,
+          k,
           freqs, reference_fasta, seed, strands, batch_size, shard,
           unsafe, float16, compression, force, device, quiet, verbose) -> None:
     """Compute DeepLIFT contribution scores and write HDF5 (tfmodisco-lite layout) and bigWig.
@@ -188,7 +195,7 @@ def score(model, fasta, bed, genome, width, summit, output, bigwig, tasks, task_
     engine = scoring.EngineSpec(
         mode=mode, output=output_ref, target=target, tasks=list(tasks) or None,
         task_names=_task_names(task_names), batch_size=batch_size, unsafe=unsafe,
-        strands=strands)
+        strands=strands, options={"maxpool": maxpool})
     if output is None:
         output = scoring.default_output(fasta or bed or "dnalift", shard_t)
     out = scoring.OutputSpec(output, bigwig=bigwig, float16=float16,

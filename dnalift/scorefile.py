@@ -55,7 +55,7 @@ SHARD_ATTRS = ("shard_index", "shard_count", "shard_start", "shard_stop", "comma
 JOB_ATTRS = ("dnalift_version", "model_sha256", "mode", "target_output", "tasks",
              "reference", "n_references", "seed", "n_total", "shard_count")
 #: Job attributes of newer files: compared when present (files of older versions lack them).
-OPTIONAL_JOB_ATTRS = ("models", "strands")
+OPTIONAL_JOB_ATTRS = ("models", "strands", "maxpool")
 #: Attributes that must equal the request for ``dnalift score`` to reuse an existing file.
 REUSE_ATTRS = JOB_ATTRS + OPTIONAL_JOB_ATTRS + (
     "target", "reference_freqs", "reference_fasta", "source", "shard_index", "shard_start",
@@ -75,7 +75,8 @@ class JobAttributes:
     (``{"kind": "profile", "output": "profile", "channels": "sum", ...}``; see
     :meth:`dnalift.engine.targets.Target.describe`). ``model_sha256`` holds the SHA-256 of
     the model file, comma-separated for an ensemble (``models``: the paths as given, same
-    order); ``strands`` is ``forward`` or ``both`` (scores averaged over the two strands).
+    order); ``strands`` is ``forward`` or ``both`` (scores averaged over the two strands);
+    ``maxpool`` the max-pooling rule (``rescale`` or ``gradient``).
     """
 
     mode: str
@@ -93,6 +94,7 @@ class JobAttributes:
     model_sha256: str = ""
     models: list[str] = field(default_factory=list)
     strands: str = "forward"
+    maxpool: str = "rescale"
     target_output: str = ""
     target: str = ""
     source: str = ""

@@ -466,7 +466,8 @@ def _job_attributes(paths: Sequence[Any], checksums: Sequence[str], combined: Co
         shard_stop=inputs.stop, seed=reference.seed_value,
         reference_freqs=list(reference.freqs or []), reference_fasta=str(reference.fasta or ""),
         model_sha256=",".join(checksums), models=[_model_name(p) for p in paths],
-        strands=engine.strands, target_output="" if engine.output is None else str(engine.output),
+        strands=engine.strands, maxpool=str(engine.options.get("maxpool", "rescale")),
+        target_output="" if engine.output is None else str(engine.output),
         target=json.dumps(combined.target.describe(), sort_keys=True), source=inputs.source,
         score_dtype="float16" if out.float16 else "float32",
         command_line=out.command_line if out.command_line is not None else shlex.join(sys.argv))

@@ -163,6 +163,28 @@ def test_bad_input_one_line_error_no_output(case, small_fasta, genome, tmp_path)
     assert new == set(), new
 
 
+def test_cli_maxpool_gradient_is_the_library_rule_and_recorded(small_fasta, tmp_path):
+    """``--maxpool gradient`` (the original DeepLIFT's rule) gives the library's
+    ``DeepLift(maxpool="gradient")`` scores, which differ from the default on the shipped
+    max-pool model, and is recorded."""
+    from dnalift import deeplift, references
+    from dnalift.sequences import one_hot_encode
+    res = run("score", "--model", MODEL, "--fasta", small_fasta, "--output", tmp_path / "g.h5",
+              "--shuffles", K, "--maxpool", "gradient", "--task", "tal", "-q")
+    assert res.exit_code == 0, res.stderr
+    x = one_hot_encode([s for _, s in _records(small_fasta, 5)])
+    refs = references.make_references("shuffle", x, k=K, seed=0)
+    model = deeplift.load_model(MODEL)
+    names = deeplift.read_sidecar_task_names(MODEL)
+    want = {rule: deeplift.DeepLift(model, maxpool=rule, task_names=names, tasks=["tal"])
+            .attribute(x, refs).hypothetical[:, 0] for rule in ("gradient", "rescale")}
+    with h5py.File(tmp_path / "g.h5", "r") as f:
+        assert f.attrs["maxpool"] == "gradient"
+        got = f["hyp_scores"][:]
+    assert rel_diff(want["gradient"], got) <= BATCH_TOL
+    assert rel_diff(want["rescale"], got) > 1e-3  # the option changes the scores
+
+
 def test_rerun_reuses_only_an_output_made_with_the_same_parameters(small_fasta, tmp_path):
     out = tmp_path / "r.h5"
     base = ["score", "--model", MODEL, "--fasta", small_fasta, "--output", out, "--shuffles", K,
@@ -175,6 +197,7 @@ def test_rerun_reuses_only_an_output_made_with_the_same_parameters(small_fasta, 
         ("--task", "gata"): "tasks ['both', 'gata', 'tal'] (now ['gata'])",
         ("--shard", "1/2"): "shard_count 1 (now 2)",
         ("--float16",): "score_dtype 'float32' (now 'float16')",
+        ("--maxpool", "gradient"): "maxpool 'rescale' (now 'gradient')",
     }
     for extra, needle in refused.items():
         res = run(*base, *extra)

@@ -15,13 +15,13 @@ import numpy as np
 import keras
 from keras import ops
 
+from dnalift.engine.names import MAXPOOL_RULES  # noqa: F401 (re-exported)
 from dnalift.engine.nonlinear import pairs, unpairs
 
 L = keras.layers
 MAXPOOL_LAYERS = (L.MaxPooling1D, L.MaxPooling2D, L.MaxPooling3D)
 GLOBAL_MAXPOOL_LAYERS = (L.GlobalMaxPooling1D, L.GlobalMaxPooling2D, L.GlobalMaxPooling3D)
-#: Max-pooling rule names (``DeepLift(maxpool=...)``).
-MAXPOOL_RULES = ("rescale", "gradient")
+
 
 def pool_windows(spatial: tuple, pool: tuple, strides: tuple, padding: str
                  ) -> tuple[np.ndarray, tuple]:

@@ -18,11 +18,9 @@ import dataclasses
 
 import keras
 
+from dnalift.engine.names import DEEPLIFT_MODES, MODES  # noqa: F401 (re-exported)
 from dnalift.engine.rules import Step
 
-#: DeepLIFT modes, and all engine modes (gradient baselines included).
-DEEPLIFT_MODES = ("rescale", "revealcancel", "genomics_default")
-MODES = DEEPLIFT_MODES + ("gradient", "gradient_x_input", "integrated_gradients")
 # Step kinds genomics_default looks through for the weight layer feeding a nonlinearity.
 _LOOK_THROUGH = frozenset({"scaling", "plumbing", "negate"})
 _DENSE = (keras.layers.Dense, keras.layers.EinsumDense)

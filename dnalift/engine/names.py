@@ -1,0 +1,14 @@
+"""The engine's option vocabulary, importable without Keras (the command line validates
+options with it before any heavy import).
+
+The engine modules own the behaviour behind each name: :mod:`dnalift.engine.policy` the modes,
+:mod:`dnalift.engine.maxpool` the max-pooling rules.
+"""
+
+from __future__ import annotations
+
+#: DeepLIFT modes, and all engine modes (gradient baselines included).
+DEEPLIFT_MODES = ("rescale", "revealcancel", "genomics_default")
+MODES = DEEPLIFT_MODES + ("gradient", "gradient_x_input", "integrated_gradients")
+#: Max-pooling rule names (``DeepLift(maxpool=...)``, ``dnalift score --maxpool``).
+MAXPOOL_RULES = ("rescale", "gradient")

@@ -16,9 +16,11 @@ what it committed. So at every moment a run ends either with its complete output
 status 0, or with no output, no temporary file and a non-zero status.
 
 Nothing of a run stays in ``$TMPDIR`` either: :func:`private_tmpdir` gives the process its
-own directory there (``dnalift-XXXXXXXX``, which becomes ``TMPDIR`` and ``tempfile.tempdir``
-before TensorFlow loads, so TensorFlow's autograph files and the tools' scratch files land in
-it) and every exit path removes it; Python's ``atexit`` cleanup never runs after ``os._exit``.
+own directory there (``dnalift-PID@HOST.XXXXXXXX``, which becomes ``TMPDIR`` and
+``tempfile.tempdir`` before TensorFlow loads, so TensorFlow's autograph files and the tools'
+scratch files land in it) and every exit path removes it; Python's ``atexit`` cleanup never
+runs after ``os._exit``. The directories of processes that were killed (SIGKILL) are removed
+by the next run on the same host (:func:`remove_stale_tmpdirs`).
 
 stderr is a log, never a reason to hang or fail (:mod:`dnalift.cli.logstream`): ``sys.stderr``
 drops what a dead or full pipe refuses, the signal watcher writes its line on a non-blocking
@@ -32,8 +34,10 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import signal
+import socket
 import sys
 import tempfile
 import threading
@@ -43,7 +47,7 @@ from typing import Sequence
 
 from dnalift import faults
 from dnalift.cli.logstream import best_effort_stderr, nonblocking_fd, say
-from dnalift.fileio import OutputRegistry, track_outputs
+from dnalift.fileio import OutputRegistry, pid_alive, track_outputs
 
 #: The signals that end a job cleanly (batch-system cancel / time limit, Ctrl-C, hang-up).
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -144,12 +148,39 @@ class SignalGuard:
             os._exit(code)
 
 
+def _tmpdir_prefix(pid: int | str, host: str) -> str:
+    """``dnalift-PID@HOST.``, the start of a process's private temporary directory."""
+    return f"dnalift-{pid}@{host}."
+
+
+def remove_stale_tmpdirs(parent: str | os.PathLike) -> list[Path]:
+    """Remove the private temporary directories in ``parent`` of dead ``dnalift`` processes
+    of this host (killed with SIGKILL: no exit path ran); return them."""
+    host = socket.gethostname()
+    pattern = re.compile(r"dnalift-(\d+)@" + re.escape(host) + r"\.[a-z0-9_]{8}")
+    removed = []
+    try:
+        entries = list(Path(parent).iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        m = pattern.fullmatch(entry.name)
+        if (m and int(m.group(1)) != os.getpid() and not pid_alive(int(m.group(1)))
+                and entry.is_dir() and not entry.is_symlink()):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
 def private_tmpdir() -> Path | None:
     """Create this process's temporary directory in the user's ``$TMPDIR`` and make it the
     temporary directory of the process and its children (``TMPDIR``, ``tempfile.tempdir``);
-    None (nothing changed) where it cannot be created."""
+    None (nothing changed) where it cannot be created. Stale ones are removed first."""
+    parent = tempfile.gettempdir()
+    remove_stale_tmpdirs(parent)
     try:
-        path = Path(tempfile.mkdtemp(prefix="dnalift-"))
+        path = Path(tempfile.mkdtemp(prefix=_tmpdir_prefix(os.getpid(), socket.gethostname()),
+                                     dir=parent))
     except OSError:
         return None
     os.environ["TMPDIR"] = str(path)

@@ -143,7 +143,7 @@ def _remove(path: Path) -> None:
             path.unlink(missing_ok=True)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     """Whether a process with this id exists on this machine."""
     try:
         os.kill(pid, 0)
@@ -169,7 +169,7 @@ def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
     with contextlib.suppress(OSError):
         for entry in parent.iterdir():
             m = pattern.fullmatch(entry.name)
-            if not m or int(m.group(1)) == os.getpid() or _pid_alive(int(m.group(1))):
+            if not m or int(m.group(1)) == os.getpid() or pid_alive(int(m.group(1))):
                 continue
             _remove(entry)
             if not entry.exists():

@@ -11,6 +11,8 @@ Neither may hang or crash the job: a log line that cannot be written is dropped.
   ``sys.stderr`` by the console entry point): writes to file descriptor 2, through such a
   descriptor while fd 2 is a pipe, and drops what the system refuses.
 * :func:`say`: one last line in the signal path, bounded in time whatever fd 2 is.
+* :func:`reserve_standard_fds`: a closed stdin/stdout/stderr becomes ``/dev/null``, so that
+  no file the job opens later gets descriptor 2 (and log lines written into it).
 """
 
 from __future__ import annotations
@@ -26,14 +28,30 @@ import threading
 SAY_TIMEOUT = 1.0
 
 
+def reserve_standard_fds() -> None:
+    """Open ``/dev/null`` on each of descriptors 0, 1 and 2 that is closed."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)  # the lowest free descriptor: fd, or below
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+
+
 def nonblocking_fd(fd: int) -> int:
     """A new descriptor writing where ``fd`` does: for a pipe, opened again through
     ``/proc/self/fd`` with ``O_NONBLOCK``; otherwise (or where that fails, e.g. a pipe with no
-    reader left, which cannot block anyway) a plain duplicate. The caller closes it."""
+    reader left, which cannot block anyway) a plain duplicate; -1 (writes dropped) for a
+    closed ``fd``. The caller closes it."""
     with contextlib.suppress(OSError):
         if stat.S_ISFIFO(os.fstat(fd).st_mode):
             return os.open(f"/proc/self/fd/{fd}", os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    return os.dup(fd)
+    try:
+        return os.dup(fd)
+    except OSError:
+        return -1
 
 
 def write_quietly(fd: int, data: bytes) -> int:

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Sequence
 
 from dnalift import faults
-from dnalift.cli.logstream import best_effort_stderr, nonblocking_fd, say
+from dnalift.cli.logstream import best_effort_stderr, nonblocking_fd, reserve_standard_fds, say
 from dnalift.fileio import OutputRegistry, pid_alive, track_outputs
 
 #: The signals that end a job cleanly (batch-system cancel / time limit, Ctrl-C, hang-up).
@@ -215,6 +215,7 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
 def main(argv: Sequence[str] | None = None) -> None:
     """The ``dnalift`` console script: guard the signals, run the command, exit."""
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # a dead reader: EPIPE, never death
+    reserve_standard_fds()
     guard = SignalGuard(OutputRegistry())
     guard.start()
     with guard.registry.lock:  # a signal now finds either no directory or its name

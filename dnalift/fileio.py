@@ -356,5 +356,7 @@ def file_sha256(path: str | os.PathLike, block: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-__all__ = ["OutputRegistry", "track_outputs", "remove_stale_temps", "temp_directory", "AtomicPath", "atomic_output", "open_atomic", "write_text", "temp_path",
-           "check_output_path", "file_sha256", "file_identity", "same_file", "check_distinct"]
+__all__ = ["OutputRegistry", "track_outputs", "remove_stale_temps", "temp_directory",
+           "AtomicPath", "atomic_output", "open_atomic", "write_text", "temp_path",
+           "check_output_path", "file_sha256", "file_identity", "same_file", "check_distinct",
+           "pid_alive"]

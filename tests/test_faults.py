@@ -281,9 +281,10 @@ def long_fasta(tmp_path_factory) -> Path:
 
 def log_pipe(kind: str) -> tuple[int | None, int]:
     """``(read end or None, write end)`` of stderr for a run: ``dead``, the reader is gone
-    (EPIPE); ``full``, nobody reads and the buffer is full (a blocking write waits forever)."""
+    (EPIPE); ``full``, nobody reads and the buffer is full (a blocking write waits forever);
+    ``closed`` (see :func:`_close_stderr`), the write end of a dead pipe."""
     read_end, write_end = os.pipe()
-    if kind == "dead":
+    if kind in ("dead", "closed"):
         os.close(read_end)
         return None, write_end
     flags = fcntl.fcntl(write_end, fcntl.F_GETFL)
@@ -293,6 +294,10 @@ def log_pipe(kind: str) -> tuple[int | None, int]:
             os.write(write_end, b"x" * 4096)
     fcntl.fcntl(write_end, fcntl.F_SETFL, flags)
     return read_end, write_end
+
+
+def _close_stderr() -> None:
+    os.close(2)  # in the child, before exec: dnalift starts with no descriptor 2
 
 
 def _wait_for(condition, timeout: float) -> None:
@@ -312,7 +317,7 @@ def launch_with_log_pipe(args: list[str], out: Path, kind: str,
     tmp = tmpdir_for(out)
     t0 = time.monotonic()
     proc = subprocess.Popen([_dnalift()] + args, stdout=subprocess.DEVNULL, stderr=write_end,
-                            env=_env(tmp))
+                            env=_env(tmp), preexec_fn=_close_stderr if kind == "closed" else None)
     os.close(write_end)
     try:
         waited = None
@@ -334,9 +339,10 @@ def launch_with_log_pipe(args: list[str], out: Path, kind: str,
 
 
 @pytest.mark.parametrize("kind, signum", [("dead", signal.SIGTERM), ("dead", signal.SIGHUP),
-                                          ("full", signal.SIGTERM), ("full", signal.SIGHUP)])
+                                          ("full", signal.SIGTERM), ("full", signal.SIGHUP),
+                                          ("closed", signal.SIGTERM)])
 def test_signal_while_the_log_pipe_is_dead_or_full(kind, signum, long_fasta, tmp_path):
-    """The one-line message cannot be written (EPIPE / the pipe is full): the job still
+    """The one-line message cannot be written (EPIPE, the pipe is full, no stderr): the job still
     removes its files and exits with 128 + signum at once."""
     run, waited = launch_with_log_pipe(score_args(long_fasta, tmp_path), tmp_path, kind,
                                        signum)
@@ -346,7 +352,7 @@ def test_signal_while_the_log_pipe_is_dead_or_full(kind, signum, long_fasta, tmp
     _record(f"{kind} log pipe, {signal.Signals(signum).name}", f"interrupted, exit {128 + signum}")
 
 
-@pytest.mark.parametrize("kind", ["dead", "full"])
+@pytest.mark.parametrize("kind", ["dead", "full", "closed"])
 def test_progress_to_a_dead_or_full_log_pipe(kind, fasta, tmp_path):
     """Without -q (progress and summary lines): a log that cannot be written is dropped,
     the job completes."""

@@ -176,9 +176,9 @@ def private_tmpdir() -> Path | None:
     """Create this process's temporary directory in the user's ``$TMPDIR`` and make it the
     temporary directory of the process and its children (``TMPDIR``, ``tempfile.tempdir``);
     None (nothing changed) where it cannot be created. Stale ones are removed first."""
-    parent = tempfile.gettempdir()
-    remove_stale_tmpdirs(parent)
     try:
+        parent = tempfile.gettempdir()  # OSError: no usable temporary directory at all
+        remove_stale_tmpdirs(parent)
         path = Path(tempfile.mkdtemp(prefix=_tmpdir_prefix(os.getpid(), socket.gethostname()),
                                      dir=parent))
     except OSError:

@@ -360,3 +360,24 @@ def test_progress_to_a_dead_or_full_log_pipe(kind, fasta, tmp_path):
     run, _ = launch_with_log_pipe(args, tmp_path, kind)
     assert classify(run, tmp_path) == "complete, exit 0"
     _record(f"{kind} log pipe, progress", "complete, exit 0")
+
+
+def test_stale_private_tmpdirs_of_dead_processes_are_removed(tmp_path):
+    """Only this host's ``dnalift-PID@HOST.XXXXXXXX`` of a PID that no longer runs."""
+    import socket
+
+    from dnalift.cli.process import remove_stale_tmpdirs
+
+    host = socket.gethostname()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    names = {"dead": f"dnalift-{dead.pid}@{host}.abcd_123",
+             "alive": f"dnalift-1@{host}.abcd_123",
+             "other host": f"dnalift-{dead.pid}@{host}x.abcd_123",
+             "not ours": f"dnalift-{dead.pid}@{host}.abcd_123.keep"}
+    for name in names.values():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__autograph_generated_file0.py").write_text("")
+    assert remove_stale_tmpdirs(tmp_path) == [tmp_path / names["dead"]]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        n for k, n in names.items() if k != "dead")

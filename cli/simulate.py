@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from dnalift.cli.paths import files
@@ -9,7 +11,7 @@ from dnalift.fileio import same_file
 from dnalift.simulated import simulate as sim
 
 
-def _motif_input(motif_path: str | None):
+def _motif_input(motif_path: str | None) -> str | Path:
     """The motif file read (the shipped one without ``--motifs``)."""
     return motif_path or sim.default_motif_path()
 

@@ -3,12 +3,11 @@ naming) and their figures. The library glue is :mod:`dnalift.discovery`."""
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import click
 
+from dnalift.cli.paths import files
 from dnalift.errors import InputError
+from dnalift.fileio import temp_directory
 
 _TASK = click.option("--task", default=None,
                      help="Task label (or index) of the score file [default: the first].")
@@ -42,6 +41,7 @@ def discover() -> None:
 @_TASK
 @click.option("--output", required=True, type=click.Path(dir_okay=False),
               help="HDF5 with hyp_scores/input_seqs linked to the task (TF-MoDISco layout).")
+@files(reads=("h5",), writes=("output",))
 def view(h5, task, output) -> None:
     """Link one task's scores into a TF-MoDISco-layout HDF5 file (no copy)."""
     from dnalift.discovery import task_view
@@ -58,6 +58,7 @@ def view(h5, task, output) -> None:
 @click.option("--window", type=int, default=None,
               help="modisco motifs -w: central window [default: the whole region].")
 @_LOG
+@files(reads=("h5",), writes=("output", "log"))
 def modisco(h5, task, output, max_seqlets, window, log) -> None:
     """Run TF-MoDISco (`modisco motifs`) on one task of a score file."""
     from dnalift.discovery import run_modisco
@@ -71,6 +72,7 @@ def modisco(h5, task, output, max_seqlets, window, log) -> None:
 @click.option("--output", required=True, type=click.Path(file_okay=False),
               help="Directory of the HTML report (report.html).")
 @_LOG
+@files(reads=("modisco_h5", "meme_path"), writes=("output", "log"))
 def report(modisco_h5, meme_path, output, log) -> None:
     """TF-MoDISco's HTML report (`modisco report --lite`: TOMTOM p-values by memelite)."""
     from dnalift.discovery import run_report
@@ -90,6 +92,7 @@ def report(modisco_h5, meme_path, output, log) -> None:
               show_default=True, help="auto: memelite's TOMTOM when installed, else dnalift's "
                                       "permutation p-values.")
 @click.option("--trim-threshold", type=float, default=0.3, show_default=True)
+@files(reads=("modisco_h5", "meme_path"), writes=("output", "pairs", "logos"))
 def name(modisco_h5, meme_path, output, pairs, logos, method, trim_threshold) -> None:
     """Name TF-MoDISco patterns by their best match in a motif database."""
     from dnalift import discovery, meme, motifs
@@ -124,13 +127,14 @@ def name(modisco_h5, meme_path, output, pairs, logos, method, trim_threshold) ->
 @click.option("--max-regions", type=int, default=None,
               help="Call hits on the first N regions only (Fi-NeMo is slow on a CPU).")
 @_LOG
+@files(reads=("h5", "modisco_h5", "patterns"), writes=("output", "finemo_dir", "log"))
 def hits(h5, task, modisco_h5, patterns, output, finemo_dir, lam, batch_size, max_regions,
          log) -> None:
     """Call motif instances with Fi-NeMo; write them as BED in genome coordinates."""
     from dnalift import discovery
 
     names = discovery.pattern_names(patterns) if patterns else {}
-    with tempfile.TemporaryDirectory(dir=Path(output).resolve().parent) as tmpdir:
+    with temp_directory(output) as tmpdir:  # removed on a signal too
         bed = discovery.call_hits(h5, task, modisco_h5, names=names, workdir=tmpdir,
                                   finemo_dir=finemo_dir, lam=lam, batch_size=batch_size,
                                   max_regions=max_regions, log=log)
@@ -150,6 +154,7 @@ def hits(h5, task, modisco_h5, patterns, output, finemo_dir, lam, batch_size, ma
                                                       "within the region).")
 @click.option("--end", type=int, default=None, help="End of the drawn window (exclusive).")
 @click.option("--output", required=True, type=click.Path(dir_okay=False), help="PNG.")
+@files(reads=("h5", "hits_bed"), writes=("output",))
 def track(h5, task, hits_bed, region, start, end, output) -> None:
     """Contribution logo of one region with its Fi-NeMo hits marked."""
     from dnalift import discovery, plots

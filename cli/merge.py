@@ -8,6 +8,7 @@ import sys
 import click
 
 from dnalift import scorefile
+from dnalift.cli.paths import files
 from dnalift.errors import InputError
 
 
@@ -18,6 +19,7 @@ from dnalift.errors import InputError
 @click.option("--bigwig", type=click.Path(dir_okay=False), default=None,
               help="Also write the bigWig of the merged scores.")
 @click.option("--force", is_flag=True, help="Overwrite an existing merged output.")
+@files(reads=("shards",), writes=("output", "bigwig"))
 def merge(shards, output, bigwig, force) -> None:
     """Merge SHARDS (all N shard files of one job, any order) into one HDF5 (and bigWig),
     identical in scores to an unsharded run; shard attributes are checked for consistency."""

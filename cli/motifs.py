@@ -6,6 +6,7 @@ import click
 
 from dnalift import meme, pwm, scorefile
 from dnalift import motifs as mo
+from dnalift.cli.paths import files
 from dnalift.errors import InputError
 from dnalift.references import parse_frequencies
 
@@ -14,6 +15,13 @@ def _background(text: str | None, from_file):
     if text is None:
         return tuple(from_file) if from_file is not None else meme.DEFAULT_BACKGROUND
     return tuple(parse_frequencies(text, what="--background", positive=True, tolerance=1e-3))
+
+
+def _default_motifs(params: dict) -> tuple[dict, dict]:
+    """The shipped motif file, an input when ``--motifs`` is not given."""
+    from dnalift.simulated import simulate as sim
+    return ({} if params["motif_path"] else {"--motifs (default)": sim.default_motif_path()},
+            {})
 
 
 def _from_h5(paths) -> scorefile.ScoredSequences:
@@ -76,6 +84,8 @@ def _from_model(model, fasta, methods, reference, k, seed) -> scorefile.ScoredSe
                    "every motif (the paper's figure).")
 @click.option("--figure", type=click.Path(dir_okay=False), default=None,
               help="PNG: contribution vs PWM score, one panel per method.")
+@files(reads=("motif_path", "h5_paths", "model", "fasta", "embedded"),
+       writes=("output", "summary", "figure"), implied=_default_motifs)
 def motifs(motif_path, h5_paths, model, fasta, methods, reference, k, seed, embedded,
            background, pseudocount, pvalue, min_score, output, summary, summary_sequences,
            figure) -> None:

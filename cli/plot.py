@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from dnalift.cli.paths import files
 from dnalift.errors import InputError
 
 
@@ -19,6 +20,7 @@ from dnalift.errors import InputError
 @click.option("--hits", type=click.Path(dir_okay=False), default=None,
               help="Hit table from `dnalift motifs`: draw contribution vs PWM score instead.")
 @click.option("--output", required=True, type=click.Path(dir_okay=False), help="PNG to write.")
+@files(reads=("h5", "embedded", "hits"), writes=("output",))
 def plot(h5, sequence, task, start, end, embedded, hits, output) -> None:
     """Draw a contribution logo (--h5 --sequence) or a hit scatter (--hits)."""
     from dnalift import plots

@@ -15,6 +15,17 @@ arrived before it is handled as above; a failed command (non-zero status) also d
 what it committed. So at every moment a run ends either with its complete outputs and
 status 0, or with no output, no temporary file and a non-zero status.
 
+Nothing of a run stays in ``$TMPDIR`` either: :func:`private_tmpdir` gives the process its
+own directory there (``dnalift-PID@HOST.XXXXXXXX``, which becomes ``TMPDIR`` and
+``tempfile.tempdir`` before TensorFlow loads, so TensorFlow's autograph files and the tools'
+scratch files land in it) and every exit path removes it; Python's ``atexit`` cleanup never
+runs after ``os._exit``. The directories of processes that were killed (SIGKILL) are removed
+by the next run on the same host (:func:`remove_stale_tmpdirs`).
+
+stderr is a log, never a reason to hang or fail (:mod:`dnalift.cli.logstream`): ``sys.stderr``
+drops what a dead or full pipe refuses, the signal watcher writes its line on a non-blocking
+descriptor after the cleanup and waits for it at most a second, and SIGPIPE is ignored.
+
 Library use (notebooks, click's ``CliRunner``) never comes here and keeps Python's normal
 behaviour (KeyboardInterrupt).
 """
@@ -23,14 +34,20 @@ from __future__ import annotations
 
 import logging
 import os
+import re
+import shutil
 import signal
+import socket
 import sys
+import tempfile
 import threading
 import traceback
+from pathlib import Path
 from typing import Sequence
 
 from dnalift import faults
-from dnalift.fileio import OutputRegistry, track_outputs
+from dnalift.cli.logstream import best_effort_stderr, nonblocking_fd, reserve_standard_fds, say
+from dnalift.fileio import OutputRegistry, pid_alive, track_outputs
 
 #: The signals that end a job cleanly (batch-system cancel / time limit, Ctrl-C, hang-up).
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -43,12 +60,20 @@ class SignalGuard:
     ----------
     registry : OutputRegistry
         The job's files: removed on a signal or a failed exit.
+
+    Attributes
+    ----------
+    scratch : Path or None
+        The process's private temporary directory, removed on every exit (set it while
+        holding ``registry.lock``).
     """
 
     def __init__(self, registry: OutputRegistry) -> None:
         self.registry = registry
         self.received: int | None = None
-        self._stderr = os.dup(2)  # the real stderr, even while fd 2 is silenced
+        self.scratch: Path | None = None
+        # the real stderr, even while fd 2 is silenced; non-blocking when it is a pipe
+        self._stderr = nonblocking_fd(2)
         self._thread = threading.Thread(target=self._watch, daemon=True,
                                         name="dnalift-signals")
 
@@ -73,12 +98,26 @@ class SignalGuard:
         self.registry.lock.acquire()  # never released: the process ends here
         self._interrupted(signum)
 
+    def _clean(self, failed: bool) -> None:
+        """Remove the private temporary directory and, for a failed job, its outputs."""
+        try:
+            if failed:
+                self.registry.remove_all()
+        finally:
+            if self.scratch is not None:
+                shutil.rmtree(self.scratch, ignore_errors=True)
+
     def _interrupted(self, signum: int) -> None:
-        """Remove the job's files, say so on one line and exit (the lock is held)."""
-        self.registry.remove_all()
-        name = signal.Signals(signum).name
-        os.write(self._stderr, f"dnalift: interrupted by {name}; no output written\n".encode())
-        os._exit(128 + signum)
+        """Remove the job's files, say so on one line (best effort) and exit (the lock is
+        held). Nothing here may raise or block before ``os._exit``."""
+        try:
+            self._clean(failed=True)
+        finally:
+            try:
+                name = signal.Signals(signum).name
+                say(self._stderr, f"dnalift: interrupted by {name}; no output written\n")
+            finally:
+                os._exit(128 + signum)
 
     def _pending(self) -> int | None:
         """A signal received or pending but not handled yet."""
@@ -90,21 +129,63 @@ class SignalGuard:
         """End the process with ``code`` under the registry lock (never returns).
 
         A signal that arrived before this point wins (its status, outputs removed); a
-        non-zero ``code`` removes what the job committed.
+        non-zero ``code`` removes what the job committed. The streams are flushed first,
+        without the lock: a slow reader of stdout cannot keep a signal from ending the job.
         """
-        self.registry.lock.acquire()
-        signum = self._pending()
-        if signum is not None:
-            self._interrupted(signum)
-        if code != 0:
-            self.registry.remove_all()
         logging.shutdown()
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
             except (OSError, ValueError):
                 pass
-        os._exit(code)
+        self.registry.lock.acquire()
+        signum = self._pending()
+        if signum is not None:
+            self._interrupted(signum)
+        try:
+            self._clean(failed=code != 0)
+        finally:
+            os._exit(code)
+
+
+def _tmpdir_prefix(pid: int | str, host: str) -> str:
+    """``dnalift-PID@HOST.``, the start of a process's private temporary directory."""
+    return f"dnalift-{pid}@{host}."
+
+
+def remove_stale_tmpdirs(parent: str | os.PathLike) -> list[Path]:
+    """Remove the private temporary directories in ``parent`` of dead ``dnalift`` processes
+    of this host (killed with SIGKILL: no exit path ran); return them."""
+    host = socket.gethostname()
+    pattern = re.compile(r"dnalift-(\d+)@" + re.escape(host) + r"\.[a-z0-9_]{8}")
+    removed = []
+    try:
+        entries = list(Path(parent).iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        m = pattern.fullmatch(entry.name)
+        if (m and int(m.group(1)) != os.getpid() and not pid_alive(int(m.group(1)))
+                and entry.is_dir() and not entry.is_symlink()):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
+def private_tmpdir() -> Path | None:
+    """Create this process's temporary directory in the user's ``$TMPDIR`` and make it the
+    temporary directory of the process and its children (``TMPDIR``, ``tempfile.tempdir``);
+    None (nothing changed) where it cannot be created. Stale ones are removed first."""
+    try:
+        parent = tempfile.gettempdir()  # OSError: no usable temporary directory at all
+        remove_stale_tmpdirs(parent)
+        path = Path(tempfile.mkdtemp(prefix=_tmpdir_prefix(os.getpid(), socket.gethostname()),
+                                     dir=parent))
+    except OSError:
+        return None
+    os.environ["TMPDIR"] = str(path)
+    tempfile.tempdir = str(path)
+    return path
 
 
 def _exit_code(code: object) -> int:
@@ -133,8 +214,13 @@ def run_cli(argv: Sequence[str] | None = None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """The ``dnalift`` console script: guard the signals, run the command, exit."""
+    signal.signal(signal.SIGPIPE, signal.SIG_IGN)  # a dead reader: EPIPE, never death
+    reserve_standard_fds()
     guard = SignalGuard(OutputRegistry())
     guard.start()
+    with guard.registry.lock:  # a signal now finds either no directory or its name
+        guard.scratch = private_tmpdir()
+    sys.stderr = best_effort_stderr()
     from dnalift.cli.tflog import quiet_tensorflow
     quiet_tensorflow()
     faults.inject("start")

@@ -9,6 +9,7 @@ import sys
 import click
 
 from dnalift import scoring
+from dnalift.cli.paths import FASTA_INDEX, MODEL_TASK_NAMES, files
 from dnalift.engine.names import MAXPOOL_RULES
 from dnalift.errors import InputError
 from dnalift.references import KINDS, REGISTRY, ReferenceSpec
@@ -58,6 +59,27 @@ def _task_names(text: str | None) -> list[str] | None:
     if Path(text).is_file():
         return [line.strip() for line in Path(text).read_text().splitlines() if line.strip()]
     return [t.strip() for t in text.split(",")]
+
+
+def implied_paths(params: dict) -> tuple[dict, dict]:
+    """Files of ``dnalift score`` beyond its path options: a ``--task-names`` file, the
+    default ``--output`` and, for several ``--target``, one HDF5 file (and bigWig) per head."""
+    task_file = params["task_names"]
+    from pathlib import Path
+    inputs = {"--task-names": task_file} if task_file and Path(task_file).is_file() else {}
+    outputs: dict = {}
+    output = params["output"]
+    if output is None:
+        shard = params["shard"]
+        output = scoring.default_output(params["fasta"] or params["bed"] or "dnalift",
+                                        scoring.parse_shard(shard) if shard else None)
+        outputs["--output (default)"] = output
+    heads = params["target_kinds"] if len(params["target_kinds"]) > 1 else ()
+    for head in heads:
+        outputs[f"--output ({head})"] = scoring.head_path(output, head)
+        if params["bigwig"] is not None:
+            outputs[f"--bigwig ({head})"] = scoring.head_path(params["bigwig"], head)
+    return inputs, outputs
 
 
 def _output_ref(name: str | None):
@@ -169,6 +191,9 @@ def _targets(kinds: tuple, output_names: tuple, channels: str, combine: str):
               show_default=True, help="cpu hides GPUs; gpu fails if none is visible.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress, only warnings and errors.")
 @click.option("-v", "--verbose", count=True, help="More log output.")
+@files(reads=("model", "fasta", "bed", "genome", "reference_fasta"), writes=("output", "bigwig"),
+       sidecars={"model": MODEL_TASK_NAMES, "fasta": FASTA_INDEX, "genome": FASTA_INDEX,
+                 "reference_fasta": FASTA_INDEX}, implied=implied_paths)
 def score(model, fasta, bed, genome, width, summit, output, bigwig, tasks, task_names,
           target_kinds, output_name, profile_channels, counts_combine, mode, maxpool, reference,
           k,

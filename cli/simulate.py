@@ -2,9 +2,31 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
+from dnalift.cli.paths import files
+from dnalift.fileio import same_file
 from dnalift.simulated import simulate as sim
+
+
+def _motif_input(motif_path: str | None) -> str | Path:
+    """The motif file read (the shipped one without ``--motifs``)."""
+    return motif_path or sim.default_motif_path()
+
+
+def _rewrites_motifs(params: dict) -> bool:
+    """Whether OUTPUT/motifs.meme would be written: not when it *is* the motif input (e.g.
+    the shipped file, with ``--output data/simulated``), which is left as it is."""
+    return not same_file(f"{params['outdir']}/motifs.meme", _motif_input(params["motif_path"]))
+
+
+def _simulation_paths(params: dict) -> tuple[dict, dict]:
+    """The motif file read and the files written into ``--output``."""
+    return ({"--motifs": _motif_input(params["motif_path"])},
+            {"--output": sim.simulation_files(params["outdir"], _rewrites_motifs(params))})
+
 
 @click.command("simulate")
 @click.option("--motifs", "motif_path", type=click.Path(dir_okay=False), default=None,
@@ -17,6 +39,7 @@ from dnalift.simulated import simulate as sim
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--splits", type=(float, float, float), default=(0.8, 0.1, 0.1),
               show_default=True, help="train/valid/test fractions.")
+@files(implied=_simulation_paths)
 def simulate(motif_path, outdir, n_sequences, length, seed, splits) -> None:
     """Simulate 0-3 GATA/TAL motif instances on a 0.3/0.2/0.2/0.3 background.
 
@@ -27,6 +50,8 @@ def simulate(motif_path, outdir, n_sequences, length, seed, splits) -> None:
     config = sim.SimulationConfig(n_sequences=n_sequences, length=length, seed=seed,
                                   split_fractions=tuple(splits))
     result = sim.simulate(motifs, config)
-    written = sim.write_simulation(result, outdir, [motifs[m] for m in sim.MOTIF_NAMES])
+    rewrite = _rewrites_motifs({"outdir": outdir, "motif_path": motif_path})
+    written = sim.write_simulation(result, outdir,
+                                   [motifs[m] for m in sim.MOTIF_NAMES] if rewrite else None)
     click.echo(f"wrote {len(result.names)} sequences, {len(result.embedded)} motif instances "
                f"to {outdir} ({', '.join(sorted(p.name for p in written.values()))})")

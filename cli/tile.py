@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from dnalift import tiling
+from dnalift.cli.paths import FASTA_INDEX, files
 
 
 @click.command("tile")
@@ -26,6 +27,7 @@ from dnalift import tiling
                    "windows leave its tail uncovered (default: drop the partial window).")
 @click.option("--output", "output", required=True, type=click.Path(dir_okay=False),
               help="BED4 file to write (chrom, start, end, chrom:start-end).")
+@files(reads=("genome",), writes=("output",), sidecars={"genome": FASTA_INDEX})
 def tile(genome, width, step, include, exclude, max_n_fraction, cover_end, output) -> None:
     """Tile a genome into fixed-width windows (partial windows at chromosome ends dropped)."""
     tiles = tiling.tile_genome(genome, width, width if step is None else step,

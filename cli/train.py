@@ -6,8 +6,15 @@ import json
 
 import click
 
+from dnalift.cli.paths import files
 from dnalift.simulated import simulate as sim
 from dnalift.simulated import train as tr
+
+
+def _training_paths(params: dict) -> tuple[dict, dict]:
+    """The split files read from ``--data`` and the model files written to ``--output``."""
+    return ({"--data": sim.split_files(params["data_dir"])},
+            {"--output": tr.model_files(params["outdir"] or params["data_dir"])})
 
 
 @click.command("train")
@@ -20,6 +27,7 @@ from dnalift.simulated import train as tr
 @click.option("--epochs", type=int, default=tr.TrainConfig.epochs, show_default=True,
               help="Maximum epochs (early stopping on the validation loss).")
 @click.option("-v", "--verbose", is_flag=True, help="Print per-epoch losses.")
+@files(implied=_training_paths)
 def train(data_dir, outdir, seed, epochs, verbose) -> None:
     """Train the Conv1D example model on the GATA/TAL task and report test auROCs."""
     config = tr.TrainConfig(seed=seed, epochs=epochs)

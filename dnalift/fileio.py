@@ -23,12 +23,15 @@ import re
 import shutil
 import threading
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping, Sequence, Union
 
 from dnalift import faults
 from dnalift.errors import InputError
 
 TEMP_SUFFIX = ".tmp"
+
+#: One path, several (a repeated option, an argument list) or none (an option not given).
+PathArg = Union[str, os.PathLike, Sequence[Union[str, os.PathLike]], None]
 
 
 def temp_path(path: str | os.PathLike, *, keep_suffix: bool = False) -> Path:
@@ -140,7 +143,7 @@ def _remove(path: Path) -> None:
             path.unlink(missing_ok=True)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
     """Whether a process with this id exists on this machine."""
     try:
         os.kill(pid, 0)
@@ -166,7 +169,7 @@ def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
     with contextlib.suppress(OSError):
         for entry in parent.iterdir():
             m = pattern.fullmatch(entry.name)
-            if not m or int(m.group(1)) == os.getpid() or _pid_alive(int(m.group(1))):
+            if not m or int(m.group(1)) == os.getpid() or pid_alive(int(m.group(1))):
                 continue
             _remove(entry)
             if not entry.exists():
@@ -289,6 +292,61 @@ def check_output_path(path: str | os.PathLike) -> Path:
     return path
 
 
+def file_identity(path: str | os.PathLike) -> tuple:
+    """What makes two names one file: ``(st_dev, st_ino)`` of an existing file (after
+    symbolic links; hard links share it), else the path with every symbolic link resolved."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ("path", os.path.realpath(path))
+    return ("inode", st.st_dev, st.st_ino)
+
+
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two names are one file (see :func:`file_identity`)."""
+    return file_identity(a) == file_identity(b)
+
+
+def _labelled(paths: Mapping[str, PathArg]) -> list[tuple[str, str]]:
+    """``(label, path)`` pairs of a ``label -> path(s)`` mapping, ``None`` values skipped."""
+    pairs = []
+    for label, value in paths.items():
+        if value is None:
+            continue
+        values = [value] if isinstance(value, (str, os.PathLike)) else value
+        pairs.extend((label, os.fspath(v)) for v in values if v is not None)
+    return pairs
+
+
+def check_distinct(inputs: Mapping[str, PathArg], outputs: Mapping[str, PathArg]) -> None:
+    """Raise :class:`InputError` if an output is the same file as an input or as another
+    output (same name, a symbolic link or a hard link to it).
+
+    Parameters
+    ----------
+    inputs, outputs : mapping
+        Label (the option, e.g. ``"--fasta"``) -> path, paths or None.
+
+    Examples
+    --------
+    ``check_distinct({"--fasta": "a.fa"}, {"--bigwig": "a.fa"})`` raises ``--bigwig a.fa
+    is the same file as --fasta a.fa; refusing to overwrite an input``.
+    """
+    read = [(label, path, file_identity(path)) for label, path in _labelled(inputs)]
+    written: list[tuple[str, str, tuple]] = []
+    for label, path in _labelled(outputs):
+        key = file_identity(path)
+        for other, other_path, other_key in read:
+            if key == other_key:
+                raise InputError(f"{label} {path} is the same file as {other} {other_path}; "
+                                 "refusing to overwrite an input")
+        for other, other_path, other_key in written:
+            if key == other_key:
+                raise InputError(f"{label} {path} is the same file as {other} {other_path}; "
+                                 "refusing to write two outputs to one file")
+        written.append((label, path, key))
+
+
 def file_sha256(path: str | os.PathLike, block: int = 1 << 20) -> str:
     """Hex SHA-256 of a file's bytes."""
     digest = hashlib.sha256()
@@ -298,5 +356,7 @@ def file_sha256(path: str | os.PathLike, block: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-__all__ = ["OutputRegistry", "track_outputs", "remove_stale_temps", "temp_directory", "AtomicPath", "atomic_output", "open_atomic", "write_text", "temp_path",
-           "check_output_path", "file_sha256"]
+__all__ = ["OutputRegistry", "track_outputs", "remove_stale_temps", "temp_directory",
+           "AtomicPath", "atomic_output", "open_atomic", "write_text", "temp_path",
+           "check_output_path", "file_sha256", "file_identity", "same_file", "check_distinct",
+           "pid_alive"]

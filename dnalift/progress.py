@@ -1,5 +1,8 @@
 """Progress reporting for long jobs (a side channel of the scoring stage): a bar on a terminal
-when the caller supplies one (the CLI passes click's), periodic log lines otherwise."""
+when the caller supplies one (the CLI passes click's), periodic log lines otherwise.
+
+Progress is a log: a stream that fails (a closed pipe, a closed file) silences the reporter
+for the rest of the job instead of failing the job."""
 
 from __future__ import annotations
 
@@ -60,6 +63,12 @@ class Progress:
     def __call__(self, done: int, total: int | None) -> None:
         if not self.enabled:
             return
+        try:
+            self._report(done, total)
+        except (OSError, ValueError):  # the log stream is gone: stop reporting, go on
+            self.enabled = False
+
+    def _report(self, done: int, total: int | None) -> None:
         if self.tty:
             if self._bar is None:
                 self._bar = self._bar_factory(total or 0, self.label, self.stream,
@@ -92,5 +101,8 @@ class Progress:
     def close(self) -> None:
         """Finish the bar (terminal only)."""
         if self._bar is not None:
-            self._bar.__exit__(None, None, None)
-            self._bar = None
+            bar, self._bar = self._bar, None
+            try:
+                bar.__exit__(None, None, None)
+            except (OSError, ValueError):
+                pass

@@ -322,10 +322,9 @@ class OutputSpec:
     def for_head(self, head: str) -> "OutputSpec":
         """This output for one head of a multi-head target: ``<stem>.<head><suffix>`` for
         the HDF5 file and the bigWig (``scores.h5`` -> ``scores.profile.h5``)."""
-        def named(p: Path) -> Path:
-            return p.with_name(f"{p.stem}.{head}{p.suffix}")
-        return dataclasses.replace(self, path=named(self.path),
-                                   bigwig=None if self.bigwig is None else named(self.bigwig))
+        return dataclasses.replace(self, path=head_path(self.path, head),
+                                   bigwig=None if self.bigwig is None else
+                                   head_path(self.bigwig, head))
 
     def sinks(self, heads: Sequence[Any] | None = None) -> list[Sink]:
         """The sinks of this output, in closing order (the bigWig derives from the HDF5);
@@ -644,6 +643,12 @@ def _check_length(source: str, region: Any, length: int, model_length: int | Non
         raise InputError(f"{where}: length {length} but the model takes {model_length}")
     if first_length is not None and length != first_length:
         raise InputError(f"{where}: length {length}, earlier regions {first_length}")
+
+
+def head_path(path: str | os.PathLike, head: str) -> Path:
+    """The file of one head of a multi-head target: ``scores.h5`` -> ``scores.profile.h5``."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.{head}{path.suffix}")
 
 
 def default_output(input_path: str | os.PathLike, shard: tuple[int, int] | None = None,

@@ -1,13 +1,17 @@
 """Fault injection: real ``dnalift`` processes signalled, killed, starved of disk, given bad
-shards. Invariant of every run: either complete, valid outputs and exit status 0, or no
-output, no temporary file and a non-zero status (signals: 128 + signum and exactly one line
-on stderr). Exact moments come from the test-only ``DNALIFT_FAULT`` hook
-(:mod:`dnalift.faults`); random moments from a seeded generator.
+shards, writing their log to a dead or full pipe. Invariant of every run: either complete,
+valid outputs and exit status 0, or no output, no temporary file and a non-zero status
+(signals: 128 + signum and exactly one line on stderr, when stderr can take it); and in both
+cases nothing left in ``$TMPDIR`` (a fresh directory per test). Exact moments come from the
+test-only ``DNALIFT_FAULT`` hook (:mod:`dnalift.faults`); random moments from a seeded
+generator.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
+import fcntl
 import os
 import shutil
 import signal
@@ -45,18 +49,28 @@ def fasta(tmp_path_factory) -> Path:
 
 @dataclass
 class Run:
-    """One finished ``dnalift`` process and the files in its output directory."""
+    """One finished ``dnalift`` process, the files in its output directory and what it left
+    in its ``$TMPDIR``."""
 
     returncode: int
     stderr: str
     files: list[str]
     seconds: float
+    tmp_files: list[str]
 
 
-def _env(fault: str | None = None) -> dict[str, str]:
+def tmpdir_for(out: Path) -> Path:
+    """The ``$TMPDIR`` of the runs writing to ``out``: a directory of its own, beside it."""
+    tmp = out.parent / f"{out.name}.TMPDIR"
+    tmp.mkdir(exist_ok=True)
+    return tmp
+
+
+def _env(tmp: Path, fault: str | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DNALIFT_FAULT",
                                                             "TF_CPP_MIN_LOG_LEVEL")}
     env["CUDA_VISIBLE_DEVICES"] = ""
+    env["TMPDIR"] = str(tmp)
     if fault:
         env["DNALIFT_FAULT"] = fault
     return env
@@ -72,8 +86,9 @@ def launch(args: list[str], out: Path, *, fault: str | None = None,
            signal_after: float | None = None, signum: int = signal.SIGTERM) -> Run:
     """Run ``dnalift ARGS`` (optionally signalled ``signal_after`` seconds after start)."""
     t0 = time.monotonic()
+    tmp = tmpdir_for(out)
     proc = subprocess.Popen([_dnalift()] + args, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=_env(fault))
+                            stderr=subprocess.PIPE, text=True, env=_env(tmp, fault))
     if signal_after is not None:
         try:
             proc.wait(signal_after)
@@ -81,7 +96,7 @@ def launch(args: list[str], out: Path, *, fault: str | None = None,
             proc.send_signal(signum)
     _, err = proc.communicate(timeout=300)
     return Run(proc.returncode, err, sorted(p.name for p in out.iterdir()),
-               time.monotonic() - t0)
+               time.monotonic() - t0, sorted(p.name for p in tmp.iterdir()))
 
 
 def check_complete(out: Path) -> None:
@@ -100,6 +115,7 @@ def classify(run: Run, out: Path, signum: int | None = None) -> str:
     """Check the invariant for one run and name its outcome."""
     temps = [f for f in run.files if f.startswith(".")]
     assert temps == [], (temps, run.stderr)
+    assert run.tmp_files == [], (run.tmp_files, run.stderr)  # nothing left in $TMPDIR
     if run.returncode == 0:
         check_complete(out)
         assert set(run.files) == {"o.h5", "o.bw"}, run.files
@@ -179,6 +195,7 @@ def test_sigkill_then_rerun(point, fasta, tmp_path):
     removes the stale temp file with one notice, or reuses the finished HDF5 file."""
     killed = launch(score_args(fasta, tmp_path), tmp_path, fault=f"{point}:SIGKILL")
     assert killed.returncode == -signal.SIGKILL
+    assert len(killed.tmp_files) == 1 and killed.tmp_files[0].startswith("dnalift-")
     _record(f"{point} SIGKILL", "killed")
     rerun = launch(score_args(fasta, tmp_path), tmp_path)
     assert classify(rerun, tmp_path) == "complete, exit 0"
@@ -251,3 +268,116 @@ def test_corrupted_shards_given_to_merge(fasta, tmp_path):
     run = launch(merge, out)
     assert classify(run, out) == "error, exit 2" and "seed" in run.stderr
     _record("merge, shard of another job", "error, exit 2")
+
+
+# ------------------------------------------------------------------ stderr to a dead or full pipe
+LONG = 600  # sequences: scoring outlasts the moment the signal is sent
+
+
+@pytest.fixture(scope="module")
+def long_fasta(tmp_path_factory) -> Path:
+    return write_fasta(tmp_path_factory.mktemp("long") / "long.fa", _records(TEST_FA, LONG))
+
+
+def log_pipe(kind: str) -> tuple[int | None, int]:
+    """``(read end or None, write end)`` of stderr for a run: ``dead``, the reader is gone
+    (EPIPE); ``full``, nobody reads and the buffer is full (a blocking write waits forever);
+    ``closed`` (see :func:`_close_stderr`), the write end of a dead pipe."""
+    read_end, write_end = os.pipe()
+    if kind in ("dead", "closed"):
+        os.close(read_end)
+        return None, write_end
+    flags = fcntl.fcntl(write_end, fcntl.F_GETFL)
+    fcntl.fcntl(write_end, fcntl.F_SETFL, flags | os.O_NONBLOCK)
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            os.write(write_end, b"x" * 4096)
+    fcntl.fcntl(write_end, fcntl.F_SETFL, flags)
+    return read_end, write_end
+
+
+def _close_stderr() -> None:
+    os.close(2)  # in the child, before exec: dnalift starts with no descriptor 2
+
+
+def _wait_for(condition, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def launch_with_log_pipe(args: list[str], out: Path, kind: str,
+                         signum: int | None = None) -> tuple[Run, float | None]:
+    """Run ``dnalift ARGS`` with stderr to a ``kind`` pipe (:func:`log_pipe`); with
+    ``signum``, send it once the HDF5 writer has started (its temporary file exists). Returns
+    the run and the seconds from the signal to the exit; a process alive 60 s after the
+    signal (or 300 s after start) is killed and fails the test."""
+    read_end, write_end = log_pipe(kind)
+    tmp = tmpdir_for(out)
+    t0 = time.monotonic()
+    proc = subprocess.Popen([_dnalift()] + args, stdout=subprocess.DEVNULL, stderr=write_end,
+                            env=_env(tmp), preexec_fn=_close_stderr if kind == "closed" else None)
+    os.close(write_end)
+    try:
+        waited = None
+        if signum is not None:
+            _wait_for(lambda: any(out.glob(".o.h5.*.tmp")) or proc.poll() is not None, 300)
+            t_signal = time.monotonic()
+            proc.send_signal(signum)
+            proc.wait(timeout=60)
+            waited = time.monotonic() - t_signal
+        proc.wait(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if read_end is not None:
+            os.close(read_end)
+    return Run(proc.returncode, "", sorted(p.name for p in out.iterdir()),
+               time.monotonic() - t0, sorted(p.name for p in tmp.iterdir())), waited
+
+
+@pytest.mark.parametrize("kind, signum", [("dead", signal.SIGTERM), ("dead", signal.SIGHUP),
+                                          ("full", signal.SIGTERM), ("full", signal.SIGHUP),
+                                          ("closed", signal.SIGTERM)])
+def test_signal_while_the_log_pipe_is_dead_or_full(kind, signum, long_fasta, tmp_path):
+    """The one-line message cannot be written (EPIPE, the pipe is full, no stderr): the job still
+    removes its files and exits with 128 + signum at once."""
+    run, waited = launch_with_log_pipe(score_args(long_fasta, tmp_path), tmp_path, kind,
+                                       signum)
+    assert run.returncode == 128 + signum, run
+    assert waited < 5, waited
+    assert run.files == [] and run.tmp_files == [], run
+    _record(f"{kind} log pipe, {signal.Signals(signum).name}", f"interrupted, exit {128 + signum}")
+
+
+@pytest.mark.parametrize("kind", ["dead", "full", "closed"])
+def test_progress_to_a_dead_or_full_log_pipe(kind, fasta, tmp_path):
+    """Without -q (progress and summary lines): a log that cannot be written is dropped,
+    the job completes."""
+    args = [a for a in score_args(fasta, tmp_path) if a != "-q"]
+    run, _ = launch_with_log_pipe(args, tmp_path, kind)
+    assert classify(run, tmp_path) == "complete, exit 0"
+    _record(f"{kind} log pipe, progress", "complete, exit 0")
+
+
+def test_stale_private_tmpdirs_of_dead_processes_are_removed(tmp_path):
+    """Only this host's ``dnalift-PID@HOST.XXXXXXXX`` of a PID that no longer runs."""
+    import socket
+
+    from dnalift.cli.process import remove_stale_tmpdirs
+
+    host = socket.gethostname()
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    names = {"dead": f"dnalift-{dead.pid}@{host}.abcd_123",
+             "alive": f"dnalift-1@{host}.abcd_123",
+             "other host": f"dnalift-{dead.pid}@{host}x.abcd_123",
+             "not ours": f"dnalift-{dead.pid}@{host}.abcd_123.keep"}
+    for name in names.values():
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__autograph_generated_file0.py").write_text("")
+    assert remove_stale_tmpdirs(tmp_path) == [tmp_path / names["dead"]]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        n for k, n in names.items() if k != "dead")

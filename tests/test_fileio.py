@@ -126,3 +126,42 @@ def test_fault_hook_raises_at_its_point_only(monkeypatch, tmp_path):
             fileio.write_text(tmp_path / "b.txt", "b")
     assert info.value.errno == errno.ENOSPC
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]  # no temp file left
+
+
+def test_file_identity_follows_hard_and_symbolic_links(tmp_path):
+    a = tmp_path / "a.fa"
+    a.write_text(">s\nACGT\n")
+    os.link(a, tmp_path / "hard.fa")
+    (tmp_path / "sym.fa").symlink_to(a)
+    (tmp_path / "d").mkdir()
+    (tmp_path / "up").symlink_to(tmp_path)
+    assert fileio.same_file(a, tmp_path / "hard.fa")
+    assert fileio.same_file(a, tmp_path / "sym.fa")
+    assert fileio.same_file(a, tmp_path / "d" / ".." / "a.fa")
+    # a file that does not exist yet: the same path once symbolic links are resolved
+    assert fileio.same_file(tmp_path / "new.h5", tmp_path / "up" / "new.h5")
+    assert not fileio.same_file(a, tmp_path / "new.h5")
+    b = tmp_path / "b.fa"
+    b.write_text(a.read_text())  # same bytes, another file
+    assert not fileio.same_file(a, b)
+
+
+def test_check_distinct_names_both_options(tmp_path):
+    fa = tmp_path / "in.fa"
+    fa.write_text(">s\nACGT\n")
+    os.link(fa, tmp_path / "hard.fa")
+    fileio.check_distinct({"--fasta": fa, "--model": None}, {"--output": tmp_path / "o.h5",
+                                                              "--bigwig": None})
+    with pytest.raises(InputError) as err:
+        fileio.check_distinct({"--fasta": str(fa)}, {"--bigwig": str(tmp_path / "hard.fa")})
+    assert str(err.value) == (f"--bigwig {tmp_path / 'hard.fa'} is the same file as --fasta "
+                              f"{fa}; refusing to overwrite an input")
+    with pytest.raises(InputError, match=r"^--output .*shard2\.h5 is the same file as "
+                                         r"SHARDS .*shard2\.h5; refusing to overwrite"):
+        fileio.check_distinct({"SHARDS": (tmp_path / "shard1.h5", tmp_path / "shard2.h5")},
+                              {"--output": tmp_path / "shard2.h5"})
+    with pytest.raises(InputError, match=r"^--bigwig .*o\.h5 is the same file as --output "
+                                         r".*o\.h5; refusing to write two outputs to one file"):
+        fileio.check_distinct({}, {"--output": tmp_path / "o.h5",
+                                   "--bigwig": tmp_path / "." / "o.h5"})
+    assert fa.read_text() == ">s\nACGT\n"

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import io
+import os
 import subprocess
 import sys
+import time
+
+from dnalift.cli.logstream import best_effort_stderr, nonblocking_fd, say
 
 
 class _Tty(io.StringIO):
@@ -59,3 +65,60 @@ def test_library_imports_neither_click_nor_the_simulated_task():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["False", "False"]
+
+
+# ----------------------------------------------------- a log stream that is gone or full
+def _full_pipe() -> tuple[int, int]:
+    """A pipe nobody reads, its buffer full: a blocking write to it never returns."""
+    read_end, write_end = os.pipe()
+    flags = fcntl.fcntl(write_end, fcntl.F_GETFL)
+    fcntl.fcntl(write_end, fcntl.F_SETFL, flags | os.O_NONBLOCK)
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            os.write(write_end, b"x" * 4096)
+    fcntl.fcntl(write_end, fcntl.F_SETFL, flags)  # blocking again, as a real stderr
+    return read_end, write_end
+
+
+def test_log_stream_drops_what_a_full_or_dead_pipe_refuses():
+    read_end, write_end = _full_pipe()
+    stream = best_effort_stderr(write_end)
+    t0 = time.monotonic()
+    for i in range(2000):
+        stream.write(f"progress line {i}\n")  # 36 kB more than the pipe holds
+    stream.flush()
+    assert time.monotonic() - t0 < 2
+    assert fcntl.fcntl(write_end, fcntl.F_GETFL) & os.O_NONBLOCK == 0  # the shared fd unchanged
+    os.read(read_end, 65536)  # room again: the next lines get through
+    stream.write("after\n")
+    assert os.read(read_end, 65536).endswith(b"after\n")
+    os.close(read_end)  # the reader dies: EPIPE, dropped
+    stream.write("nobody reads this\n")
+    stream.flush()
+    stream.close()
+    os.close(write_end)
+
+
+def test_say_is_bounded_on_a_full_pipe():
+    read_end, write_end = _full_pipe()
+    t0 = time.monotonic()
+    say(write_end, "dnalift: interrupted by SIGTERM; no output written\n", timeout=0.5)
+    assert time.monotonic() - t0 < 1.5  # a blocking descriptor: given up after the timeout
+    fd = nonblocking_fd(write_end)
+    t0 = time.monotonic()
+    say(fd, "dnalift: interrupted by SIGTERM; no output written\n")
+    assert time.monotonic() - t0 < 0.5  # the pipe opened anew without blocking: EAGAIN
+    for f in (fd, write_end, read_end):
+        os.close(f)
+
+
+def test_progress_survives_a_closed_stream():
+    from dnalift.progress import Progress
+    stream = io.StringIO()
+    progress = Progress("scoring", stream=stream, interval=0.0)
+    progress(1, 4)
+    stream.close()  # ValueError on write, like an OSError from a dead pipe
+    progress(2, 4)
+    progress(4, 4)
+    progress.close()
+    assert progress.enabled is False

@@ -217,6 +217,21 @@ def _fasta_text(names: list[str], seqs: list[str], width: int = 80) -> str:
     return "\n".join(out) + "\n"
 
 
+def simulation_files(outdir: str | os.PathLike, motifs: bool = True) -> list[Path]:
+    """The files :func:`write_simulation` writes to ``outdir`` (``motifs.meme`` with
+    ``motifs``)."""
+    names = [f"{split}{ext}" for split in SPLITS
+             for ext in (".fa", ".labels.tsv", ".embedded.tsv")]
+    names += ["simulation.json"] + (["motifs.meme"] if motifs else [])
+    return [Path(outdir) / name for name in names]
+
+
+def split_files(directory: str | os.PathLike) -> list[Path]:
+    """The files :func:`read_split` reads from ``directory`` (FASTA and labels per split)."""
+    return [Path(directory) / f"{split}{ext}" for split in SPLITS
+            for ext in (".fa", ".labels.tsv")]
+
+
 def write_simulation(sim: Simulation, outdir: str | os.PathLike,
                      motifs: list[Motif] | None = None) -> dict[str, Path]:
     """Write a :class:`Simulation` to ``outdir``.

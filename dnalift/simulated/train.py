@@ -125,6 +125,13 @@ def train_model(data_dir: str | os.PathLike, config: TrainConfig = TrainConfig()
     return model, metrics
 
 
+def model_files(outdir: str | os.PathLike, stem: str = "model") -> list[Path]:
+    """The files :func:`save_model` writes to ``outdir``."""
+    models = [Path(outdir) / f"{stem}{ext}" for ext in (".h5", ".keras")]
+    return (models + [Path(f"{p}.tasks.txt") for p in models]
+            + [Path(outdir) / f"{stem}.metrics.json"])
+
+
 def save_model(model, outdir: str | os.PathLike, tasks: Sequence[str], metrics: dict,
                stem: str = "model") -> dict[str, Path]:
     """Save ``<stem>.h5`` and ``<stem>.keras`` (uncompiled: weights and architecture only),

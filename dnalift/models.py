@@ -109,11 +109,48 @@ def load_model(path: str | os.PathLike, *, unsafe: bool = False):
     return model
 
 
+def check_name_list(names: list[str], source: str) -> list[str]:
+    """``names`` unless one is empty or repeated (InputError naming ``source``, the file or
+    option that holds them)."""
+    for i, name in enumerate(names):
+        if not name:
+            raise InputError(f"{source}: task name {i + 1} is empty")
+        if name in names[:i]:
+            raise InputError(f"{source}: task name {name!r} appears twice (names "
+                             f"{names[:i].index(name) + 1} and {i + 1}); task names must differ")
+    return names
+
+
+def read_names_file(path: str | os.PathLike, *, what: str = "task-name file",
+                    allow_empty: bool = False) -> list[str] | None:
+    """Names from a file, one per line (blank lines skipped), checked with
+    :func:`check_name_list`.
+
+    Parameters
+    ----------
+    path : path-like
+    what : str
+        What the file is, for messages.
+    allow_empty : bool
+        Return None for a file with no names (instead of an InputError).
+    """
+    try:
+        text = Path(path).read_text()
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: {what} is not a text file") from None
+    names = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if not names:
+        if allow_empty:
+            return None
+        raise InputError(f"{path}: {what} is empty (no names; one task name per line)")
+    return check_name_list(names, f"{path} ({what})")
+
+
 def read_task_names(model_path: str | os.PathLike) -> list[str] | None:
     """Task names from the sidecar ``<model_path>.tasks.txt`` (one per line, blank lines
-    skipped), or None when there is no sidecar or it is empty."""
+    skipped), or None when there is no sidecar or it is empty; repeated names are an
+    InputError naming the sidecar."""
     side = Path(f"{model_path}.tasks.txt")
     if not side.is_file():
         return None
-    names = [ln.strip() for ln in side.read_text().splitlines() if ln.strip()]
-    return names or None
+    return read_names_file(side, what="task-name sidecar of the model", allow_empty=True)

@@ -59,7 +59,7 @@ def _task_names(text: str | None) -> list[str] | None:
 
     from dnalift.models import check_name_list, read_names_file
     if Path(text).is_file():
-        return read_names_file(text, what="task-name file (--task-names)")
+        return read_names_file(text, what="--task-names file")
     return check_name_list([t.strip() for t in text.split(",")], f"--task-names {text!r}")
 
 

@@ -153,4 +153,4 @@ def read_task_names(model_path: str | os.PathLike) -> list[str] | None:
     side = Path(f"{model_path}.tasks.txt")
     if not side.is_file():
         return None
-    return read_names_file(side, what="task-name sidecar of the model", allow_empty=True)
+    return read_names_file(side, what="task-name sidecar", allow_empty=True)

@@ -261,10 +261,20 @@ def plot_hits_file(path: str | os.PathLike, output: str | os.PathLike,
     taken from its ``contrib.<method>.<task>`` columns)."""
     if not os.path.isfile(path):
         raise InputError(f"{path}: hit table not found")
-    hits = pd.read_csv(path, sep="\t")
+    try:
+        hits = pd.read_csv(path, sep="\t")
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: empty hit table (no header line); write one with "
+                         "`dnalift motifs --output`") from None
+    except (pd.errors.ParserError, UnicodeDecodeError) as err:
+        text = " ".join(str(err).split())
+        raise InputError(f"{path}: not a tab-separated hit table ({text})") from None
     pairs = [c.split(".", 2)[1:] for c in hits.columns if c.startswith("contrib.")]
     if not pairs or any(len(p) != 2 for p in pairs):
-        raise InputError(f"{path}: no contrib.<method>.<task> columns")
+        raise InputError(f"{path}: no contrib.<method>.<task> columns (not a hit table of "
+                         "`dnalift motifs`?)")
+    if hits.empty:
+        raise InputError(f"{path}: the hit table has no hits (header line only)")
     methods = list(dict.fromkeys(p[0] for p in pairs))
     tasks = list(dict.fromkeys(p[1] for p in pairs))
     return plot_hits(hits, output, methods=methods, tasks=tasks, dpi=dpi)

@@ -161,9 +161,10 @@ class InputSpec:
             raise InputError(f"{bed}: --bed needs --genome (the genome FASTA)")
         if fasta is not None and (self.width is not None or self.summit):
             raise InputError("--width/--summit apply to --bed regions only")
-        for path in (fasta, genome, bed):
-            if path is not None and not Path(path).is_file():
-                raise InputError(f"{path}: no such file")
+        from dnalift.sequences import check_input_file
+        for path, what in ((fasta, "FASTA"), (genome, "genome FASTA"), (bed, "BED")):
+            if path is not None:
+                check_input_file(path, what)
         if self.shard is not None:
             check_shard(self.shard)
 

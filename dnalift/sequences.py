@@ -198,6 +198,21 @@ def reverse_complement_str(seq: str) -> str:
     return seq.translate(COMPLEMENT)[::-1]
 
 
+# --------------------------------------------------------------------------- files
+
+def check_input_file(path: str | os.PathLike, what: str) -> str:
+    """``path`` as a string, or InputError: missing, or not a regular file (a directory, or
+    a pipe such as ``/dev/stdin``, which cannot be indexed or read twice)."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise InputError(f"{path}: no such {what} file")
+    if not os.path.isfile(path):
+        kind = "a directory" if os.path.isdir(path) else "not a regular file"
+        raise InputError(f"{path}: {kind}; a {what} must be a regular, indexable file (to "
+                         f"use a pipe, write it to a file first, e.g. `cat > input.fa`)")
+    return path
+
+
 # --------------------------------------------------------------------------- FASTA
 
 def open_fasta(path: str | os.PathLike):
@@ -218,9 +233,7 @@ def open_fasta(path: str | os.PathLike):
     """
     import pyfaidx
 
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise InputError(f"{path}: no such FASTA file")
+    path = check_input_file(path, "FASTA")
     if os.path.getsize(path) == 0:
         raise InputError(f"{path}: empty FASTA file (no records)")
     try:
@@ -369,8 +382,7 @@ def read_bed(path: str | os.PathLike, width: int | None = None, use_summit: bool
         raise InputError(f"{path}: width must be >= 1, got {width}")
     if use_summit and width is None:
         raise InputError(f"{path}: summit-centred resizing needs a width")
-    if not os.path.isfile(path):
-        raise InputError(f"{path}: no such BED file")
+    check_input_file(path, "BED")
     with _open_text(path) as fh:
         n_regions = 0
         for lineno, line in enumerate(fh, start=1):

@@ -27,7 +27,7 @@ import numpy as np
 
 from dnalift.errors import InputError
 from dnalift.fileio import open_atomic
-from dnalift.sequences import Region, sequence_codes
+from dnalift.sequences import Region, check_input_file, sequence_codes
 
 DEFAULT_MAX_N_FRACTION = 0.5
 #: Bases read at once when counting Ns (bounds memory on long chromosomes).
@@ -190,9 +190,7 @@ def tile_genome(fasta_path: str | os.PathLike, width: int, step: int, *,
     import pyfaidx
 
     check_parameters(width, step, max_n_fraction)
-    path = os.fspath(fasta_path)
-    if not os.path.isfile(path):
-        raise InputError(f"{path}: no such genome FASTA file")
+    path = check_input_file(fasta_path, "genome FASTA")
     try:
         fasta = pyfaidx.Fasta(path, as_raw=True, sequence_always_upper=False)
     except (pyfaidx.FastaIndexingError, ValueError, OSError) as err:

@@ -87,7 +87,26 @@ class InputFile(click.Path):
         return path
 
 
-class OutputFile(click.Path):
+class _Output(click.Path):
+    """A path that is written: its nearest existing ancestor must be a writable directory
+    (missing directories are created by the writers)."""
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> Any:
+        path = super().convert(value, param, ctx)
+        parent = os.path.dirname(os.path.abspath(os.fspath(path)))
+        while not os.path.exists(parent):
+            parent = os.path.dirname(parent)
+        if not os.path.isdir(parent):
+            self.fail(f"cannot write {os.fspath(value)!r}: {parent!r} is not a directory.",
+                      param, ctx)
+        if not os.access(parent, os.W_OK | os.X_OK):
+            self.fail(f"cannot write {os.fspath(value)!r}: directory {parent!r} is not "
+                      "writable.", param, ctx)
+        return path
+
+
+class OutputFile(_Output):
     """A file that is written: it may exist (replaced atomically) but must not be a
     directory."""
 
@@ -95,7 +114,7 @@ class OutputFile(click.Path):
         super().__init__(dir_okay=False)
 
 
-class OutputDir(click.Path):
+class OutputDir(_Output):
     """A directory that is written (created when missing); an existing file is refused."""
 
     def __init__(self) -> None:

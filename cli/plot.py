@@ -24,6 +24,12 @@ def plot(h5, sequence, task, start, end, embedded, hits, output) -> None:
     """Draw a contribution logo (--h5 --sequence) or a hit scatter (--hits)."""
     from dnalift import plots
 
+    logo_options = {"--h5": h5, "--sequence": sequence, "--task": task, "--start": start,
+                    "--end": end, "--embedded": embedded}
+    if hits and any(v is not None for v in logo_options.values()):
+        given = ", ".join(k for k, v in logo_options.items() if v is not None)
+        raise InputError(f"--hits draws the hit scatter; {given} apply to the contribution "
+                         "logo (--h5 --sequence) only: give one or the other")
     if hits:
         size = plots.plot_hits_file(hits, output)
     elif h5 and sequence:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from dnalift.errors import InputError
 from dnalift.fileio import atomic_output
-from dnalift.motifs import contribution_column
+from dnalift.motifs import contribution_column, read_tsv
 from dnalift.sequences import ALPHABET
 
 
@@ -259,16 +259,7 @@ def plot_hits_file(path: str | os.PathLike, output: str | os.PathLike,
                    dpi: int = 100) -> tuple[int, int]:
     """:func:`plot_hits` of a hit TSV written by ``dnalift motifs`` (methods and tasks are
     taken from its ``contrib.<method>.<task>`` columns)."""
-    if not os.path.isfile(path):
-        raise InputError(f"{path}: hit table not found")
-    try:
-        hits = pd.read_csv(path, sep="\t")
-    except pd.errors.EmptyDataError:
-        raise InputError(f"{path}: empty hit table (no header line); write one with "
-                         "`dnalift motifs --output`") from None
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        text = " ".join(str(err).split())
-        raise InputError(f"{path}: not a tab-separated hit table ({text})") from None
+    hits = read_tsv(path, "hit table")
     pairs = [c.split(".", 2)[1:] for c in hits.columns if c.startswith("contrib.")]
     if not pairs or any(len(p) != 2 for p in pairs):
         raise InputError(f"{path}: no contrib.<method>.<task> columns (not a hit table of "

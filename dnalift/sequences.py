@@ -347,6 +347,21 @@ def resize(start: int, end: int, width: int, centre: int | None = None) -> tuple
     return new_start, new_start + width
 
 
+def _numbered_lines(fh, path: str) -> Iterator[tuple[int, str]]:
+    """``(line number, line)`` of a text file; InputError naming the line where it is not
+    UTF-8 text (a binary file)."""
+    lineno = 0
+    while True:
+        try:
+            line = fh.readline()
+        except UnicodeDecodeError:
+            raise InputError(f"{path} line {lineno + 1}: not text (a binary file?)") from None
+        if not line:
+            return
+        lineno += 1
+        yield lineno, line
+
+
 def read_bed(path: str | os.PathLike, width: int | None = None, use_summit: bool = False, *,
              chrom_sizes: Mapping[str, int] | None = None,
              length: int | None = None) -> Iterator[Region]:
@@ -385,7 +400,7 @@ def read_bed(path: str | os.PathLike, width: int | None = None, use_summit: bool
     check_input_file(path, "BED")
     with _open_text(path) as fh:
         n_regions = 0
-        for lineno, line in enumerate(fh, start=1):
+        for lineno, line in _numbered_lines(fh, path):
             line = line.rstrip("\r\n")
             if not line.strip() or line.startswith(("track", "browser", "#")):
                 continue

@@ -64,8 +64,10 @@ def _from_model(model, fasta, methods, reference, k, seed) -> scorefile.ScoredSe
                    "and enables --summary.")
 @click.option("--background", default=None,
               help="A,C,G,T background for log-odds [default: the MEME file's, else uniform].")
-@click.option("--pseudocount", type=Float(0), default=pwm.DEFAULT_PSEUDOCOUNT,
-              show_default=True, help="Added to the motif counts (times the background).")
+@click.option("--pseudocount", type=Float(0, min_open=True),
+              default=pwm.DEFAULT_PSEUDOCOUNT, show_default=True,
+              help="Added to the motif counts (times the background); > 0 keeps every "
+                   "log-odds finite.")
 @click.option("--pvalue", type=Float(0, 1, min_open=True), default=pwm.DEFAULT_PVALUE, show_default=True,
               help="Hit threshold: background p-value of the PWM score.")
 @click.option("--min-score", type=Float(), default=None,

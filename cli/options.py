@@ -52,6 +52,11 @@ class Float(click.FloatRange):
             self.fail(f"{value!r} is not a finite number.", param, ctx)
         return super().convert(number, param, ctx)
 
+    def _describe_range(self) -> str:
+        if self.min is None and self.max is None:
+            return "finite"
+        return super()._describe_range()
+
 
 #: Non-negative seed stored in int64 HDF5 attributes and JSON.
 SEED = Int(0)

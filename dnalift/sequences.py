@@ -348,14 +348,15 @@ def resize(start: int, end: int, width: int, centre: int | None = None) -> tuple
 
 
 def _numbered_lines(fh, path: str) -> Iterator[tuple[int, str]]:
-    """``(line number, line)`` of a text file; InputError naming the line where it is not
-    UTF-8 text (a binary file)."""
+    """``(line number, line)`` of a text file; InputError naming the file where it is not
+    UTF-8 text (a binary file; decoding is buffered, so no line number is given)."""
     lineno = 0
     while True:
         try:
             line = fh.readline()
-        except UnicodeDecodeError:
-            raise InputError(f"{path} line {lineno + 1}: not text (a binary file?)") from None
+        except UnicodeDecodeError as err:
+            raise InputError(f"{path}: not a text file (byte {err.object[err.start]:#04x} is "
+                             "not UTF-8; a binary file?)") from None
         if not line:
             return
         lineno += 1

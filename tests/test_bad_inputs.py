@@ -483,3 +483,231 @@ def test_process_level(name, files, tmp_path):
     assert proc.stdout == b""
     assert list(out.iterdir()) == []
     assert list(tmpdir.iterdir()) == [], "left in TMPDIR"
+
+
+# --------------------------------------------------------------------------- issue 19 fixes
+def _run(*args) -> tuple[int, str]:
+    res = CliRunner().invoke(cli, [str(a) for a in args])
+    assert res.exception is None or isinstance(res.exception, SystemExit), res.exception
+    return res.exit_code, res.stderr
+
+
+def test_usage_errors_are_one_line_naming_command_and_option():
+    code, err = _run("motifs", "--pvalue", "0", "--output", "x.tsv")
+    assert code == 2
+    assert err == ("dnalift: error: motifs: Invalid value for '--pvalue': 0.0 is not in the "
+                   "range 0<x<=1 (see 'dnalift motifs --help')\n")
+    code, err = _run("discover", "hits", "--lambda", "nan")
+    assert code == 2 and err == ("dnalift: error: discover hits: Invalid value for '--lambda': "
+                                 "'nan' is not a finite number (see 'dnalift discover hits "
+                                 "--help')\n")
+    code, err = _run("tile", "--width", "10")
+    assert code == 2 and err.startswith("dnalift: error: tile: Missing option '--genome'")
+    code, err = _run("nosuch")
+    assert code == 2 and err == "dnalift: error: No such command 'nosuch' (see 'dnalift --help')\n"
+
+
+@pytest.mark.parametrize("args, shown", [
+    (("--pvalue", "0"), "0.0 is not in the range 0<x<=1"),
+    (("--pvalue", "1.5"), "1.5 is not in the range 0<x<=1"),
+    (("--pvalue", "-0.1"), "-0.1 is not in the range 0<x<=1"),
+    (("--pseudocount", "-1"), "-1.0 is not in the range x>0"),
+    (("--pseudocount", "0"), "0.0 is not in the range x>0"),
+])
+def test_motifs_thresholds_are_range_checked(args, shown):
+    code, err = _run("motifs", *args, "--output", "x.tsv")
+    assert code == 2 and f"Invalid value for '{args[0]}': {shown}" in err
+    # the library refuses them too (a pseudocount of 0 used to crash the p-value grid)
+    from dnalift import pwm
+    value = float(args[1])
+    with pytest.raises(pwm.InputError, match=args[0].lstrip("-")):
+        pwm.check_thresholds(value if args[0] == "--pseudocount" else 0.1,
+                             value if args[0] == "--pvalue" else 1e-3)
+
+
+def test_help_shows_the_ranges():
+    assert "0<x<=1" in CliRunner().invoke(cli, ["motifs", "--help"]).output
+    assert "0<=x<=2^63-1" in CliRunner().invoke(cli, ["score", "--help"]).output
+    assert "0<=x<=2^32-1" in CliRunner().invoke(cli, ["train", "--help"]).output
+
+
+def test_float_rejects_nan_and_infinity():
+    t = Float(0, 1)
+    assert t.convert("0.5", None, None) == 0.5
+    for bad in ("nan", "inf", "-inf", "1e400"):
+        with pytest.raises(click.BadParameter):
+            t.convert(bad, None, None)
+    assert math.isfinite(Float().convert("-1e300", None, None))
+
+
+def test_targets_that_do_not_fit_a_classifier_are_refused(files, tmp_path):
+    for kind in ("profile", "counts"):
+        code, err = _run("score", "--model", files["model"], "--fasta", files["fasta"],
+                         "--target", kind, "--shuffles", 2, "-q", "--output", tmp_path / "s.h5")
+        assert code == 2, err
+        assert f"--target {kind} needs a {kind if kind == 'profile' else 'count'} head" in err
+        assert ("the model's output 'output' has shape (3,), a sigmoid output (a classifier's "
+                "probabilities); targets that fit it: logit") in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_which_targets_fit_which_outputs():
+    import keras
+    from dnalift.deeplift import DeepLift
+    from dnalift.errors import InputError
+    inp = keras.Input((50, 4))
+    flat = keras.layers.Flatten()(inp)
+    linear1 = keras.Model(inp, keras.layers.Dense(1)(flat))        # a log-count head
+    assert DeepLift(linear1, target="counts").task_labels == ["counts"]
+    with pytest.raises(InputError, match=r"--target profile needs a profile head.*has shape "
+                                         r"\(1,\), a linear output; targets that fit it: "
+                                         r"logit, counts"):
+        DeepLift(linear1, target="profile")
+    softmax = keras.Model(inp, keras.layers.Dense(40, activation="softmax")(flat))
+    assert DeepLift(softmax, target="profile").task_labels == ["profile"]
+    with pytest.raises(InputError, match="fit it: logit, profile"):
+        DeepLift(softmax, target="counts")
+
+
+def _save(model, path: Path) -> Path:
+    model.save(path)
+    return path
+
+
+@pytest.mark.parametrize("shape, shown", [((100, 5), "(100, 5)"), ((400,), "(400,)"),
+                                          ((4, 100), "(4, 100)")])
+def test_model_input_must_be_one_hot_length_by_4(shape, shown, tmp_path):
+    import keras
+    inp = keras.Input(shape)
+    x = keras.layers.Flatten()(inp) if len(shape) > 1 else inp
+    model = _save(keras.Model(inp, keras.layers.Dense(2)(x)), tmp_path / "m.keras")
+    fasta = write_fasta(tmp_path / "s.fa", [("a", "ACGT" * 25)])
+    code, err = _run("score", "--model", model, "--fasta", fasta, "--output", tmp_path / "o.h5",
+                     "--shuffles", 2, "-q")
+    assert code == 2, err
+    assert err.strip() == (f"dnalift: error: {model}: the model's input has shape {shown} (batch "
+                           "axis left out); dnalift needs one-hot DNA of shape (L, 4): L "
+                           "positions, then 4 channels in the order A, C, G, T (flat, "
+                           "channels-first or other-alphabet inputs are not supported: reshape "
+                           "or permute them inside the model)")
+    assert not (tmp_path / "o.h5").exists()
+
+
+def test_seed_range(files, tmp_path):
+    from dnalift.errors import InputError
+    from dnalift.references import ReferenceSpec
+    code, err = _run("score", "--model", files["model"], "--fasta", files["fasta"], "--seed",
+                     2**64, "--output", tmp_path / "s.h5")
+    assert code == 2 and ("Invalid value for '--seed': 18446744073709551616 is not in the range "
+                          "0<=x<=2^63-1") in err
+    assert ReferenceSpec(seed=2**63 - 1).seed_value == 2**63 - 1
+    with pytest.raises(InputError, match="seed must be an integer >= 0 and <= "):
+        ReferenceSpec(seed=2**63)
+    code, err = _run("train", "--seed", 2**32, "--output", tmp_path / "t")
+    assert code == 2 and "'--seed': 4294967296 is not in the range 0<=x<=2^32-1" in err
+
+
+def test_largest_seed_is_stored(files, tmp_path):
+    import h5py
+    code, err = _run("score", "--model", files["model"], "--fasta", files["fasta"], "--seed",
+                     2**63 - 1, "--shuffles", 2, "-q", "--output", tmp_path / "s.h5")
+    assert code == 0, err
+    with h5py.File(tmp_path / "s.h5", "r") as f:
+        assert int(f.attrs["seed"]) == 2**63 - 1
+
+
+def test_plot_with_an_empty_or_headerless_hit_table(files, tmp_path):
+    from dnalift import plots
+    from dnalift.errors import InputError
+    empty = tmp_path / "empty.tsv"
+    empty.write_bytes(b"")
+    code, err = _run("plot", "--hits", empty, "--output", tmp_path / "p.png")
+    assert code == 2 and f"Invalid value for '--hits': '{empty}' is empty (0 bytes)" in err
+    with pytest.raises(InputError, match=r"empty hit table \(no header line\)"):
+        plots.plot_hits_file(empty, tmp_path / "p.png")  # was pandas.errors.EmptyDataError
+    header = tmp_path / "header.tsv"
+    header.write_text(files["hits"].read_text().splitlines()[0] + "\n")
+    code, err = _run("plot", "--hits", header, "--output", tmp_path / "p.png")
+    assert code == 2 and err == (f"dnalift: error: {header}: the hit table has no hits (header "
+                                 "line only)\n")
+    assert not (tmp_path / "p.png").exists()
+
+
+def test_task_names_empty_file_and_duplicates(files, tmp_path):
+    base = ["score", "--model", files["model"], "--fasta", files["fasta"], "--shuffles", 2,
+            "-q", "--output", tmp_path / "s.h5"]
+    empty = tmp_path / "names.txt"
+    empty.write_text("\n")
+    code, err = _run(*base, "--task-names", empty)
+    assert code == 2 and err == (f"dnalift: error: {empty}: --task-names file is empty (no "
+                                 "names; one task name per line)\n")
+    dup = tmp_path / "dup.txt"
+    dup.write_text("gata\ntal\ngata\n")
+    code, err = _run(*base, "--task-names", dup)
+    assert code == 2 and err == (f"dnalift: error: {dup} (--task-names file): task name 'gata' "
+                                 "appears twice (names 1 and 3); task names must differ\n")
+    code, err = _run(*base, "--task-names", "a,b,a")
+    assert code == 2 and "--task-names 'a,b,a': task name 'a' appears twice" in err
+    model = tmp_path / "m.h5"
+    shutil.copyfile(files["model"], model)
+    Path(f"{model}.tasks.txt").write_text("x\ny\nx\n")
+    code, err = _run(*base[:2], model, *base[3:])
+    assert code == 2 and (f"{model}.tasks.txt (task-name sidecar): task name 'x' appears "
+                          "twice") in err
+    assert not (tmp_path / "s.h5").exists()
+
+
+@pytest.mark.parametrize("freqs, problem", [
+    ("a,c,g,t", "'a' is not a number"),
+    ("0.5,-0.1,0.3,0.3", "values must be finite and >= 0"),
+    ("0.3,0.3,0.4", "need 4 values (A, C, G, T), got 3"),
+    ("0.3,0.3,0.3,0.3", "must sum to 1 (sum is 1.2)"),
+])
+def test_freqs_messages_name_the_option_and_the_form(files, tmp_path, freqs, problem):
+    code, err = _run("score", "--model", files["model"], "--fasta", files["fasta"], "--freqs",
+                     freqs, "--output", tmp_path / "s.h5")
+    assert code == 2 and err == (f"dnalift: error: --freqs {freqs!r}: {problem}; expected "
+                                 "A,C,G,T: 4 numbers >= 0 summing to 1, e.g. 0.3,0.2,0.2,0.3\n")
+
+
+def test_tile_errors_name_the_options(files):
+    from dnalift import tiling
+    from dnalift.errors import InputError
+    for args, message in (((0, 1, 0.5), "--width 0: the window width must be >= 1"),
+                          ((5, 0, 0.5), "--step 0: the distance between window starts"),
+                          ((5, 5, 1.5), "--max-n-fraction 1.5: the largest fraction")):
+        with pytest.raises(InputError, match=message):
+            list(tiling.tile_genome(files["genome"], *args[:2], max_n_fraction=args[2]))
+    with pytest.raises(InputError, match=r"--include 'chr\(': not a regular expression"):
+        list(tiling.tile_genome(files["genome"], 5, 5, include="chr("))
+
+
+def test_fasta_from_a_pipe_says_how_to_use_one(tmp_path):
+    from dnalift import sequences
+    from dnalift.errors import InputError
+    fifo = tmp_path / "pipe.fa"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match=r"pipe.fa: not a regular file; a FASTA must be a "
+                                         r"regular, indexable file \(to use a pipe, write it "
+                                         r"to a file first"):
+        sequences.open_fasta(fifo)  # stat only: the pipe is never opened
+    with pytest.raises(InputError, match="a_dir: a directory; a BED must be a regular"):
+        (tmp_path / "a_dir").mkdir()
+        list(sequences.read_bed(tmp_path / "a_dir"))
+
+
+def test_binary_bed_names_file_and_line(tmp_path):
+    from dnalift import sequences
+    from dnalift.errors import InputError
+    bed = tmp_path / "r.bed"
+    bed.write_bytes(b"chr1\t0\t10\n\xff\xfe\x00\n")
+    with pytest.raises(InputError, match=r"r.bed: not a text file \(byte 0xff is not UTF-8; "
+                                         r"a binary file\?\)"):
+        list(sequences.read_bed(bed))
+
+
+def test_simulate_splits_must_sum_to_one(tmp_path):
+    code, err = _run("simulate", "--output", tmp_path / "sim", "--splits", "0.5", "0.5", "0.5")
+    assert code == 2 and ("Invalid value for '--splits': 0.5 0.5 0.5 sum to 1.5; the "
+                          "train/valid/test fractions must sum to 1") in err
+    assert not (tmp_path / "sim").exists()

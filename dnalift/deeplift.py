@@ -41,26 +41,7 @@ read_sidecar_task_names = read_task_names
 #: Relative residual above which :meth:`DeepLift.attribute` warns: |residual| / max(1, |delta|).
 RESIDUAL_TOLERANCE = {"float32": 1e-3, "float64": 1e-6}
 
-def check_input_shape(model) -> None:
-    """InputError unless the model takes one-hot DNA ``(N, L, 4)`` (channels last, A, C, G, T).
-
-    A flat ``(L * 4,)``, channels-first ``(4, L)`` or other-alphabet ``(L, 5)`` input would
-    otherwise fail deep inside the engine or be read as the wrong length.
-    """
-    inputs = getattr(model, "inputs", None) or []
-    if not inputs:
-        return
-    shape = tuple(inputs[0].shape)
-    if len(shape) != 3 or shape[2] != 4:
-        shown = "(" + ", ".join("None" if d is None else str(d) for d in shape[1:]) + \
-            ("," if len(shape) == 2 else "") + ")"
-        raise InputError(f"the model's input has shape {shown} (batch axis left out); dnalift "
-                         "needs one-hot DNA of shape (L, 4): L positions, then 4 channels in "
-                         "the order A, C, G, T (flat, channels-first or other-alphabet inputs "
-                         "are not supported: reshape or permute them inside the model)")
-
-
-__all__ = ["check_input_shape", "load_model", "read_task_names", "read_sidecar_task_names", "DeepLift",
+__all__ = ["load_model", "read_task_names", "read_sidecar_task_names", "DeepLift",
            "Attribution", "Registry", "register_linear_layer", "register_nonlinear_layer",
            "MODES", "DEEPLIFT_MODES", "MAXPOOL_RULES", "RESIDUAL_TOLERANCE"]
 
@@ -174,7 +155,6 @@ class DeepLift:
             raise InputError("dtype float64 on the JAX backend needs 64-bit JAX: set "
                              "JAX_ENABLE_X64=1 in the environment (JAX otherwise computes "
                              "float64 in float32)")
-        check_input_shape(model)
         self.model, self.mode, self.maxpool, self.dtype = model, mode, maxpool, dtype
         self.batch_size, self.steps = int(batch_size), int(steps)
         nodes, in_key, out_keys, out_names = flatten_model(model)

@@ -109,6 +109,25 @@ def load_model(path: str | os.PathLike, *, unsafe: bool = False):
     return model
 
 
+def check_input_shape(model: keras.Model) -> None:
+    """InputError unless the model takes one-hot DNA ``(N, L, 4)`` (channels last, A, C, G, T).
+
+    A flat ``(L * 4,)``, channels-first ``(4, L)`` or other-alphabet ``(L, 5)`` input would
+    otherwise fail deep inside the engine or be read as the wrong length.
+    """
+    inputs = getattr(model, "inputs", None) or []
+    if not inputs:
+        return
+    shape = tuple(inputs[0].shape)
+    if len(shape) != 3 or shape[2] != 4:
+        shown = "(" + ", ".join("None" if d is None else str(d) for d in shape[1:]) + \
+            ("," if len(shape) == 2 else "") + ")"
+        raise InputError(f"the model's input has shape {shown} (batch axis left out); dnalift "
+                         "needs one-hot DNA of shape (L, 4): L positions, then 4 channels in "
+                         "the order A, C, G, T (flat, channels-first or other-alphabet inputs "
+                         "are not supported: reshape or permute them inside the model)")
+
+
 def check_name_list(names: list[str], source: str) -> list[str]:
     """``names`` unless one is empty or repeated (InputError naming ``source``, the file or
     option that holds them)."""

@@ -444,10 +444,12 @@ def _build_engines(paths: Sequence[Any], engine: EngineSpec
     Returns the loaded models, their SHA-256 checksums ("" for in-memory models) and the
     :class:`~dnalift.ensemble.CombinedEngine` over them (one model: the plain engine's
     scores)."""
+    from dnalift.models import check_input_shape
     models, checksums, engines = [], [], []
     for path in paths:
         loaded, checksum = _load(path, engine.unsafe)
         with _naming_model(path):
+            check_input_shape(loaded)
             engines.append(engine.build(loaded))
         models.append(loaded)
         checksums.append(checksum)

@@ -263,7 +263,7 @@ def _cases_of(words: str, spec: Command) -> list[Case]:
             if out_flag == flag:
                 needles = tuple(f for f in (out_flag, other) if f.startswith("-"))
                 cases.append(Case(words, flag, f"same_path_as_{other}", (other,), needles,
-                                  spec.context.get(other, ((), ()))))
+                                  spec.context.get(other, extra)))
     return cases
 
 
@@ -311,8 +311,10 @@ def _bad_value(case: Case, files: dict[str, Path], base: list[str], out: Path,
     if kind.startswith("same_path"):
         other = case.value[0]
         src = Path(base[0] if other.isupper() else base[base.index(other) + 1])
+        if not src.exists():  # another output: the very same path
+            return [str(src)]
         copy = bad / src.name
-        shutil.copyfile(src, copy)  # never risk the shared fixture
+        shutil.copyfile(src, copy)  # an input: a copy, never risk the shared fixture
         if other.isupper():
             base[0] = str(copy)
         else:

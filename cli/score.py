@@ -185,11 +185,7 @@ def score(model, fasta, bed, genome, width, summit, output, bigwig, tasks, task_
         reference = ("frequency" if freqs is not None else
                      "fasta" if reference_fasta is not None else "shuffle")
     references = reference_spec(reference, k=k, seed=seed, freqs=freqs, fasta=reference_fasta)
-    target, output_ref = _targets(target_kinds, output_name, profile_channels, counts_combine)
-    engine = scoring.EngineSpec(
-        mode=mode, output=output_ref, target=target, tasks=list(tasks) or None,
-        task_names=_task_names(task_names), batch_size=batch_size, unsafe=unsafe,
-        strands=strands)
+    names = _task_names(task_names)
     if output is None:
         output = scoring.default_output(fasta or bed or "dnalift", shard_t)
     out = scoring.OutputSpec(output, bigwig=bigwig, float16=float16,
@@ -197,6 +193,11 @@ def score(model, fasta, bed, genome, width, summit, output, bigwig, tasks, task_
                              force=force, command_line=shlex.join(["dnalift"] + sys.argv[1:]))
     inputs = scoring.open_inputs(fasta=fasta, bed=bed, genome=genome, width=width,
                                  summit=summit, shard=shard_t)
+    # the cheap checks above run before TensorFlow is imported (by the targets, then models)
+    target, output_ref = _targets(target_kinds, output_name, profile_channels, counts_combine)
+    engine = scoring.EngineSpec(
+        mode=mode, output=output_ref, target=target, tasks=list(tasks) or None,
+        task_names=names, batch_size=batch_size, unsafe=unsafe, strands=strands)
     progress = scoring_progress(quiet)
     try:
         summary = scoring.score(list(model), inputs, out, reference=references, engine=engine,

@@ -10,15 +10,18 @@ import functools
 import json
 import os
 from pathlib import Path
-
-import keras
+from typing import TYPE_CHECKING
 
 from dnalift.errors import DnaliftError, InputError
+
+if TYPE_CHECKING:  # keras (and TensorFlow) are imported only to load a model
+    import keras
 
 
 @functools.lru_cache(maxsize=1)
 def _known_classes() -> frozenset[str]:
     """Class names a stored config may use without custom code."""
+    import keras
     names = {n for n in dir(keras.layers) if n[:1].isupper()}
     return frozenset(names | {"Functional", "Model", "Sequential", "InputLayer", "TFOpLambda"})
 
@@ -83,6 +86,7 @@ def load_model(path: str | os.PathLike, *, unsafe: bool = False):
     InputError
         Missing, unreadable or corrupted file; Lambda / unknown layer without ``unsafe``.
     """
+    import keras
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such model file")

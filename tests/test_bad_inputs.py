@@ -215,20 +215,24 @@ def _flag(param: click.Parameter) -> str:
 
 
 def _number_values(t: click.ParamType) -> list[tuple[str, str]]:
-    """(kind, value) pairs outside the range of an Int/Float type (and not numbers)."""
-    out = [("nan", "nan"), ("text", "abc")]
-    if isinstance(t, Int):
-        out += [("huge", HUGE_INT), ("fraction", "1.5")]
-        if t.min is not None:
-            out.append(("below", str(t.min - 1 if not t.min_open else t.min)))
-        if t.max is not None and t.max < 2**63 - 1:
-            out.append(("above", str(t.max + 1)))
-    else:
-        out += [("huge", "1e400"), ("inf", "-inf")]
-        if t.min is not None:
-            out.append(("below", str(t.min if t.min_open else t.min - 0.5)))
-        if t.max is not None:
-            out.append(("above", str(t.max if t.max_open else t.max + 0.5)))
+    """(kind, value) pairs that the Int/Float type ``t`` refuses: zero, negative, just below
+    and just above its range, huge, NaN, infinite, fractional (integers) and not a number."""
+    lo = hi = None
+    if t.min is not None:
+        lo = t.min - (0 if t.min_open else 1 if isinstance(t, Int) else 0.5)
+    if t.max is not None and t.max < 2**63 - 1:
+        hi = t.max + (0 if t.max_open else 1 if isinstance(t, Int) else 0.5)
+    candidates = [("zero", "0"), ("negative", "-1"), ("below", lo), ("above", hi),
+                  ("huge", HUGE_INT if isinstance(t, Int) else "1e400"), ("nan", "nan"),
+                  ("inf", "-inf"), ("fraction", "1.5"), ("text", "abc")]
+    out = []
+    for kind, value in candidates:
+        if value is None or any(v == str(value) for _, v in out):
+            continue
+        try:
+            t.convert(str(value), None, None)
+        except click.BadParameter:
+            out.append((kind, str(value)))
     return out
 
 
@@ -713,3 +717,32 @@ def test_simulate_splits_must_sum_to_one(tmp_path):
     assert code == 2 and ("Invalid value for '--splits': 0.5 0.5 0.5 sum to 1.5; the "
                           "train/valid/test fractions must sum to 1") in err
     assert not (tmp_path / "sim").exists()
+
+
+def test_cheap_failures_do_not_import_tensorflow(files, tmp_path):
+    """Options and files are checked before TensorFlow is imported (one fresh interpreter
+    runs every command line, then reports whether ``tensorflow`` was imported)."""
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    m, fa = str(files["model"]), str(files["fasta"])
+    out = str(tmp_path / "o.h5")
+    argvs = [["score", "--model", m, "--fasta", str(tmp_path / "none.fa"), "--output", out],
+             ["score", "--model", m, "--fasta", fa, "--task-names", str(empty), "--output", out],
+             ["score", "--model", m, "--fasta", fa, "--freqs", "a,c,g,t", "--output", out],
+             ["score", "--model", m, "--fasta", fa, "--seed", HUGE_INT, "--output", out],
+             ["score", "--model", m, "--fasta", fa, "--shard", "0/2", "--output", out],
+             ["score", "--model", m, "--fasta", os.devnull, "--output", out],
+             ["motifs", "--h5", str(files["h5"]), "--pvalue", "0", "--output", out],
+             ["motifs", "--h5", str(files["h5"]), "--background", "1,0,0,0", "--output", out],
+             ["plot", "--hits", str(empty), "--output", out],
+             ["tile", "--genome", str(files["genome"]), "--width", "0", "--output", out]]
+    script = ("import sys, json\nfrom dnalift.cli.process import run_cli\n"
+              "codes = [run_cli(a) for a in json.loads(sys.argv[1])]\n"
+              "print(json.dumps([codes, 'tensorflow' in sys.modules, 'keras' in sys.modules]))")
+    import json
+    proc = subprocess.run([sys.executable, "-c", script, json.dumps(argvs)], capture_output=True,
+                          text=True, timeout=300, cwd=tmp_path)
+    codes, tf, keras = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert codes == [2] * len(argvs), proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == len(argvs), proc.stderr
+    assert not tf and not keras

@@ -68,7 +68,8 @@ def _from_model(model, fasta, methods, reference, k, seed) -> scorefile.ScoredSe
               default=pwm.DEFAULT_PSEUDOCOUNT, show_default=True,
               help="Added to the motif counts (times the background); > 0 keeps every "
                    "log-odds finite.")
-@click.option("--pvalue", type=Float(0, 1, min_open=True), default=pwm.DEFAULT_PVALUE, show_default=True,
+@click.option("--pvalue", type=Float(0, 1, min_open=True), default=pwm.DEFAULT_PVALUE,
+              show_default=True,
               help="Hit threshold: background p-value of the PWM score.")
 @click.option("--min-score", type=Float(), default=None,
               help="Hit threshold in bits instead of --pvalue.")

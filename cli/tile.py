@@ -11,7 +11,8 @@ from dnalift.cli.options import Float, InputFile, Int, OutputFile
 @click.command("tile")
 @click.option("--genome", "genome", required=True, type=InputFile("genome FASTA"),
               help="Genome FASTA (indexed with .fai, or indexable).")
-@click.option("--width", type=Int(1), required=True, help="Window width (the model's input length).")
+@click.option("--width", type=Int(1), required=True,
+              help="Window width (the model's input length).")
 @click.option("--step", type=Int(1), default=None,
               help="Distance between window starts [default: width, no overlap].")
 @click.option("--include", default=None, metavar="REGEX",

@@ -73,7 +73,7 @@ class Command:
     same_path: tuple[tuple[str, str], ...] = ()
 
 
-_BED = ((("--fasta",), ("--genome", "{genome}")))
+_BED = (("--fasta",), ("--genome", "{genome}"))
 COMMANDS: dict[str, Command] = {
     "score": Command(
         base=("--model", "{model}", "--fasta", "{fasta}", "--output", "{out}/s.h5",
@@ -296,7 +296,7 @@ def _argv(case: Case, files: dict[str, Path], out: Path, bad: Path) -> list[str]
         i = base.index(opt)
         del base[i:i + 2]
     base += [a.format(**names) for a in add]
-    value = _bad_value(case, files, base, out, bad)
+    value = _bad_value(case, files, base, bad)
     if case.option.isupper():  # the positional argument (merge SHARDS) comes first
         return case.command.split() + value + base[1:]
     if case.option in base:
@@ -305,12 +305,11 @@ def _argv(case: Case, files: dict[str, Path], out: Path, bad: Path) -> list[str]
     return case.command.split() + base + [case.option] + value
 
 
-def _bad_value(case: Case, files: dict[str, Path], base: list[str], out: Path,
-               bad: Path) -> list[str]:
+def _bad_value(case: Case, files: dict[str, Path], base: list[str], bad: Path) -> list[str]:
     """The bad value(s) of the case; files it needs are written under ``bad``."""
     if case.value and not case.kind.startswith("same_path"):
         return list(case.value)
-    good = _good_file(case, files, base)
+    good = _good_file(case, files)
     kind = case.kind
     if kind.startswith("same_path"):
         other = case.value[0]
@@ -374,7 +373,7 @@ _GOOD = {"--model": "model", "--fasta": "fasta", "--genome": "genome", "--bed": 
          "--patterns": "hits", "--task-names": "embedded"}
 
 
-def _good_file(case: Case, files: dict[str, Path], base: list[str]) -> Path | None:
+def _good_file(case: Case, files: dict[str, Path]) -> Path | None:
     """A valid file of the option's kind (its suffix, and the source of truncated copies)."""
     key = _GOOD.get(case.option)
     if case.command == "discover track" and case.option == "--hits":

@@ -6,18 +6,19 @@ from __future__ import annotations
 import click
 
 from dnalift.cli.paths import files
+from dnalift.cli.options import COUNT, Float, InputFile, Int, OutputDir, OutputFile
 from dnalift.errors import InputError
 from dnalift.fileio import temp_directory
 
 _TASK = click.option("--task", default=None,
                      help="Task label (or index) of the score file [default: the first].")
-_H5 = click.option("--h5", "h5", required=True, type=click.Path(dir_okay=False),
+_H5 = click.option("--h5", "h5", required=True, type=InputFile("HDF5 score file"),
                    help="HDF5 written by `dnalift score`.")
 _MODISCO = click.option("--modisco", "modisco_h5", required=True,
-                        type=click.Path(dir_okay=False), help="TF-MoDISco results HDF5.")
-_MOTIFS = click.option("--motifs", "meme_path", required=True, type=click.Path(dir_okay=False),
+                        type=InputFile("TF-MoDISco results HDF5"), help="TF-MoDISco results HDF5.")
+_MOTIFS = click.option("--motifs", "meme_path", required=True, type=InputFile("MEME motif file"),
                        help="MEME motif database.")
-_LOG = click.option("--log", type=click.Path(dir_okay=False), default=None,
+_LOG = click.option("--log", type=OutputFile(), default=None,
                     help="Append the tool's output here.")
 
 
@@ -39,7 +40,7 @@ def discover() -> None:
 @discover.command("view")
 @_H5
 @_TASK
-@click.option("--output", required=True, type=click.Path(dir_okay=False),
+@click.option("--output", required=True, type=OutputFile(),
               help="HDF5 with hyp_scores/input_seqs linked to the task (TF-MoDISco layout).")
 @files(reads=("h5",), writes=("output",))
 def view(h5, task, output) -> None:
@@ -51,11 +52,11 @@ def view(h5, task, output) -> None:
 @discover.command("modisco")
 @_H5
 @_TASK
-@click.option("--output", required=True, type=click.Path(dir_okay=False),
+@click.option("--output", required=True, type=OutputFile(),
               help="TF-MoDISco results HDF5.")
-@click.option("--max-seqlets", type=int, default=2000, show_default=True,
+@click.option("--max-seqlets", type=COUNT, default=2000, show_default=True,
               help="modisco motifs -n: seqlets per metacluster.")
-@click.option("--window", type=int, default=None,
+@click.option("--window", type=COUNT, default=None,
               help="modisco motifs -w: central window [default: the whole region].")
 @_LOG
 @files(reads=("h5",), writes=("output", "log"))
@@ -69,7 +70,7 @@ def modisco(h5, task, output, max_seqlets, window, log) -> None:
 @discover.command("report")
 @_MODISCO
 @_MOTIFS
-@click.option("--output", required=True, type=click.Path(file_okay=False),
+@click.option("--output", required=True, type=OutputDir(),
               help="Directory of the HTML report (report.html).")
 @_LOG
 @files(reads=("modisco_h5", "meme_path"), writes=("output", "log"))
@@ -82,16 +83,16 @@ def report(modisco_h5, meme_path, output, log) -> None:
 @discover.command("name")
 @_MODISCO
 @_MOTIFS
-@click.option("--output", required=True, type=click.Path(dir_okay=False),
+@click.option("--output", required=True, type=OutputFile(),
               help="Pattern table TSV (best match, p- and q-value per pattern).")
-@click.option("--pairs", type=click.Path(dir_okay=False), default=None,
+@click.option("--pairs", type=OutputFile(), default=None,
               help="TSV of every pattern x motif comparison.")
-@click.option("--logos", type=click.Path(file_okay=False), default=None,
+@click.option("--logos", type=OutputDir(), default=None,
               help="Directory: one PNG per pattern, CWM logo above the matched motif.")
 @click.option("--method", type=click.Choice(["auto", "memelite", "dnalift"]), default="auto",
               show_default=True, help="auto: memelite's TOMTOM when installed, else dnalift's "
                                       "permutation p-values.")
-@click.option("--trim-threshold", type=float, default=0.3, show_default=True)
+@click.option("--trim-threshold", type=Float(0, 1), default=0.3, show_default=True)
 @files(reads=("modisco_h5", "meme_path"), writes=("output", "pairs", "logos"))
 def name(modisco_h5, meme_path, output, pairs, logos, method, trim_threshold) -> None:
     """Name TF-MoDISco patterns by their best match in a motif database."""
@@ -115,16 +116,16 @@ def name(modisco_h5, meme_path, output, pairs, logos, method, trim_threshold) ->
 @_H5
 @_TASK
 @_MODISCO
-@click.option("--patterns", type=click.Path(dir_okay=False), default=None,
+@click.option("--patterns", type=InputFile("pattern table"), default=None,
               help="Pattern table of `dnalift discover name`: hits are named by the match.")
-@click.option("--output", required=True, type=click.Path(dir_okay=False), help="Hit BED.")
-@click.option("--finemo-dir", type=click.Path(file_okay=False), default=None,
+@click.option("--output", required=True, type=OutputFile(), help="Hit BED.")
+@click.option("--finemo-dir", type=OutputDir(), default=None,
               help="Keep Fi-NeMo's own outputs (hits.tsv, ...) here.")
-@click.option("--lambda", "lam", type=float, default=0.7, show_default=True,
+@click.option("--lambda", "lam", type=Float(0), default=0.7, show_default=True,
               help="finemo call-hits -l: L1 penalty (sparsity of hits).")
-@click.option("--batch-size", type=int, default=200, show_default=True,
+@click.option("--batch-size", type=COUNT, default=200, show_default=True,
               help="finemo call-hits -b: regions per optimisation batch.")
-@click.option("--max-regions", type=int, default=None,
+@click.option("--max-regions", type=COUNT, default=None,
               help="Call hits on the first N regions only (Fi-NeMo is slow on a CPU).")
 @_LOG
 @files(reads=("h5", "modisco_h5", "patterns"), writes=("output", "finemo_dir", "log"))
@@ -147,13 +148,13 @@ def hits(h5, task, modisco_h5, patterns, output, finemo_dir, lam, batch_size, ma
 @discover.command("track")
 @_H5
 @_TASK
-@click.option("--hits", "hits_bed", required=True, type=click.Path(dir_okay=False),
+@click.option("--hits", "hits_bed", required=True, type=InputFile("hit BED"),
               help="Hit BED of `dnalift discover hits`.")
 @click.option("--region", required=True, help="Region (sequence) name.")
-@click.option("--start", type=int, default=None, help="First position drawn (0-based, "
+@click.option("--start", type=Int(0), default=None, help="First position drawn (0-based, "
                                                       "within the region).")
-@click.option("--end", type=int, default=None, help="End of the drawn window (exclusive).")
-@click.option("--output", required=True, type=click.Path(dir_okay=False), help="PNG.")
+@click.option("--end", type=Int(1), default=None, help="End of the drawn window (exclusive).")
+@click.option("--output", required=True, type=OutputFile(), help="PNG.")
 @files(reads=("h5", "hits_bed"), writes=("output",))
 def track(h5, task, hits_bed, region, start, end, output) -> None:
     """Contribution logo of one region with its Fi-NeMo hits marked."""

@@ -28,13 +28,43 @@ _COMMANDS = (
 )
 
 
+def usage_error_line(err: click.UsageError) -> str:
+    """One line for a click usage error (bad option value, missing or unknown option):
+    ``<command>: <click's message> (see 'dnalift <command> --help')``."""
+    names = []
+    ctx = err.ctx
+    while ctx is not None and ctx.parent is not None:  # the root's name is the program's
+        names.append(ctx.info_name or "")
+        ctx = ctx.parent
+    command = " ".join(reversed(names))
+    text = " ".join(err.format_message().split()).rstrip(".")
+    return (f"{command}: {text} (see 'dnalift {command} --help')" if command else
+            f"{text} (see 'dnalift --help')")
+
+
 class _Group(click.Group):
-    """A click group that turns :class:`DnaliftError` (exit status 2) and :class:`OSError`
-    (status 1: disk full, I/O error) into a one-line error."""
+    """A click group that prints every error on one line, ``dnalift: error: ...``:
+    :class:`DnaliftError` and click usage errors (bad or missing option values, with the
+    command and option named) with exit status 2, :class:`OSError` (disk full, I/O error)
+    with status 1."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as err:
+            click.echo(f"dnalift: error: {usage_error_line(err)}", err=True)
+            ctx.exit(2)
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as err:
+            click.echo(f"dnalift: error: {usage_error_line(err)}", err=True)
+            ctx.exit(2)
         except DnaliftError as err:
             click.echo(f"dnalift: error: {err}", err=True)
             ctx.exit(2)

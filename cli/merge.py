@@ -9,14 +9,15 @@ import click
 
 from dnalift import scorefile
 from dnalift.cli.paths import files
+from dnalift.cli.options import InputFile, OutputFile
 from dnalift.errors import InputError
 
 
 @click.command("merge")
-@click.argument("shards", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+@click.argument("shards", nargs=-1, required=True, type=InputFile("HDF5 shard"))
+@click.option("-o", "--output", required=True, type=OutputFile(),
               help="Merged HDF5 file.")
-@click.option("--bigwig", type=click.Path(dir_okay=False), default=None,
+@click.option("--bigwig", type=OutputFile(), default=None,
               help="Also write the bigWig of the merged scores.")
 @click.option("--force", is_flag=True, help="Overwrite an existing merged output.")
 @files(reads=("shards",), writes=("output", "bigwig"))

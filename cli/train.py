@@ -7,6 +7,7 @@ import json
 import click
 
 from dnalift.cli.paths import files
+from dnalift.cli.options import COUNT, SEED32_MAX, InputDir, Int, OutputDir
 from dnalift.simulated import simulate as sim
 from dnalift.simulated import train as tr
 
@@ -18,13 +19,13 @@ def _training_paths(params: dict) -> tuple[dict, dict]:
 
 
 @click.command("train")
-@click.option("--data", "data_dir", type=click.Path(file_okay=False), default="data/simulated",
+@click.option("--data", "data_dir", type=InputDir(), default="data/simulated",
               show_default=True, help="Directory written by `dnalift simulate`.")
-@click.option("--output", "outdir", type=click.Path(file_okay=False), default=None,
+@click.option("--output", "outdir", type=OutputDir(), default=None,
               help="Where to write model.h5, model.keras, sidecars and metrics "
                    "[default: --data].")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--epochs", type=int, default=tr.TrainConfig.epochs, show_default=True,
+@click.option("--seed", type=Int(0, SEED32_MAX), default=0, show_default=True)
+@click.option("--epochs", type=COUNT, default=tr.TrainConfig.epochs, show_default=True,
               help="Maximum epochs (early stopping on the validation loss).")
 @click.option("-v", "--verbose", is_flag=True, help="Print per-epoch losses.")
 @files(implied=_training_paths)

@@ -352,7 +352,8 @@ def call_hits(score_h5: str | os.PathLike, task: str | int | None,
 def pattern_names(table_path: str | os.PathLike) -> dict[str, str]:
     """Pattern -> matched motif name from a pattern table of :func:`name_patterns`
     (written by ``dnalift discover name``); unmatched patterns are left out."""
-    table = pd.read_csv(table_path, sep="\t", keep_default_na=False)
+    from dnalift.motifs import read_tsv
+    table = read_tsv(table_path, "pattern table", ("pattern", "match"), keep_default_na=False)
     return {p: m for p, m in zip(table["pattern"], table["match"]) if m}
 
 

@@ -10,15 +10,18 @@ import functools
 import json
 import os
 from pathlib import Path
-
-import keras
+from typing import TYPE_CHECKING
 
 from dnalift.errors import DnaliftError, InputError
+
+if TYPE_CHECKING:  # keras (and TensorFlow) are imported only to load a model
+    import keras
 
 
 @functools.lru_cache(maxsize=1)
 def _known_classes() -> frozenset[str]:
     """Class names a stored config may use without custom code."""
+    import keras
     names = {n for n in dir(keras.layers) if n[:1].isupper()}
     return frozenset(names | {"Functional", "Model", "Sequential", "InputLayer", "TFOpLambda"})
 
@@ -83,6 +86,7 @@ def load_model(path: str | os.PathLike, *, unsafe: bool = False):
     InputError
         Missing, unreadable or corrupted file; Lambda / unknown layer without ``unsafe``.
     """
+    import keras
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such model file")
@@ -109,11 +113,67 @@ def load_model(path: str | os.PathLike, *, unsafe: bool = False):
     return model
 
 
+def check_input_shape(model: keras.Model) -> None:
+    """InputError unless the model takes one-hot DNA ``(N, L, 4)`` (channels last, A, C, G, T).
+
+    A flat ``(L * 4,)``, channels-first ``(4, L)`` or other-alphabet ``(L, 5)`` input would
+    otherwise fail deep inside the engine or be read as the wrong length.
+    """
+    inputs = getattr(model, "inputs", None) or []
+    if not inputs:
+        return
+    shape = tuple(inputs[0].shape)
+    if len(shape) != 3 or shape[2] != 4:
+        shown = "(" + ", ".join("None" if d is None else str(d) for d in shape[1:]) + \
+            ("," if len(shape) == 2 else "") + ")"
+        raise InputError(f"the model's input has shape {shown} (batch axis left out); dnalift "
+                         "needs one-hot DNA of shape (L, 4): L positions, then 4 channels in "
+                         "the order A, C, G, T (flat, channels-first or other-alphabet inputs "
+                         "are not supported: reshape or permute them inside the model)")
+
+
+def check_name_list(names: list[str], source: str) -> list[str]:
+    """``names`` unless one is empty or repeated (InputError naming ``source``, the file or
+    option that holds them)."""
+    for i, name in enumerate(names):
+        if not name:
+            raise InputError(f"{source}: task name {i + 1} is empty")
+        if name in names[:i]:
+            raise InputError(f"{source}: task name {name!r} appears twice (names "
+                             f"{names[:i].index(name) + 1} and {i + 1}); task names must differ")
+    return names
+
+
+def read_names_file(path: str | os.PathLike, *, what: str = "task-name file",
+                    allow_empty: bool = False) -> list[str] | None:
+    """Names from a file, one per line (blank lines skipped), checked with
+    :func:`check_name_list`.
+
+    Parameters
+    ----------
+    path : path-like
+    what : str
+        What the file is, for messages.
+    allow_empty : bool
+        Return None for a file with no names (instead of an InputError).
+    """
+    try:
+        text = Path(path).read_text()
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: {what} is not a text file") from None
+    names = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if not names:
+        if allow_empty:
+            return None
+        raise InputError(f"{path}: {what} is empty (no names; one task name per line)")
+    return check_name_list(names, f"{path} ({what})")
+
+
 def read_task_names(model_path: str | os.PathLike) -> list[str] | None:
     """Task names from the sidecar ``<model_path>.tasks.txt`` (one per line, blank lines
-    skipped), or None when there is no sidecar or it is empty."""
+    skipped), or None when there is no sidecar or it is empty; repeated names are an
+    InputError naming the sidecar."""
     side = Path(f"{model_path}.tasks.txt")
     if not side.is_file():
         return None
-    names = [ln.strip() for ln in side.read_text().splitlines() if ln.strip()]
-    return names or None
+    return read_names_file(side, what="task-name sidecar", allow_empty=True)

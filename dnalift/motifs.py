@@ -229,15 +229,34 @@ def motif_report(scored: ScoredSequences, motifs: Mapping[str, Motif], *,
     return hits, summary
 
 
+def read_tsv(path: str | os.PathLike, what: str, columns: Sequence[str] = (),
+             **options) -> pd.DataFrame:
+    """A tab-separated table with a header line (``pd.read_csv`` keywords in ``options``).
+
+    Raises
+    ------
+    InputError
+        Missing file, empty, binary or malformed table, or a missing column of ``columns``;
+        the message names the file and what it should hold.
+    """
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: {what} not found")
+    try:
+        df = pd.read_csv(path, sep="\t", **options)
+    except pd.errors.EmptyDataError:
+        raise InputError(f"{path}: empty {what} (no header line)") from None
+    except (UnicodeDecodeError, ValueError) as err:  # binary or malformed
+        text = " ".join(str(err).split())[:200]
+        raise InputError(f"{path}: not a tab-separated {what} ({text})") from None
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise InputError(f"{path}: missing column {missing[0]} (not a {what}?)")
+    return df
+
+
 def read_embedded(path: str | os.PathLike) -> pd.DataFrame:
     """Read an embedded-motif TSV (``name, start, end, motif, ...``)."""
-    if not os.path.isfile(path):
-        raise InputError(f"{path}: embedded-motif table not found")
-    df = pd.read_csv(path, sep="\t")
-    missing = [c for c in ("name", "start", "end", "motif") if c not in df.columns]
-    if missing:
-        raise InputError(f"{path}: missing column {missing[0]}")
-    return df
+    return read_tsv(path, "embedded-motif table", ("name", "start", "end", "motif"))
 
 
 def sequences_with_all_motifs(embedded: pd.DataFrame, motifs: Sequence[str]) -> list[str]:

@@ -16,7 +16,7 @@ import pandas as pd
 
 from dnalift.errors import InputError
 from dnalift.fileio import atomic_output
-from dnalift.motifs import contribution_column
+from dnalift.motifs import contribution_column, read_tsv
 from dnalift.sequences import ALPHABET
 
 
@@ -259,12 +259,13 @@ def plot_hits_file(path: str | os.PathLike, output: str | os.PathLike,
                    dpi: int = 100) -> tuple[int, int]:
     """:func:`plot_hits` of a hit TSV written by ``dnalift motifs`` (methods and tasks are
     taken from its ``contrib.<method>.<task>`` columns)."""
-    if not os.path.isfile(path):
-        raise InputError(f"{path}: hit table not found")
-    hits = pd.read_csv(path, sep="\t")
+    hits = read_tsv(path, "hit table")
     pairs = [c.split(".", 2)[1:] for c in hits.columns if c.startswith("contrib.")]
     if not pairs or any(len(p) != 2 for p in pairs):
-        raise InputError(f"{path}: no contrib.<method>.<task> columns")
+        raise InputError(f"{path}: no contrib.<method>.<task> columns (not a hit table of "
+                         "`dnalift motifs`?)")
+    if hits.empty:
+        raise InputError(f"{path}: the hit table has no hits (header line only)")
     methods = list(dict.fromkeys(p[0] for p in pairs))
     tasks = list(dict.fromkeys(p[1] for p in pairs))
     return plot_hits(hits, output, methods=methods, tasks=tasks, dpi=dpi)

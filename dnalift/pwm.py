@@ -15,6 +15,7 @@ and strand.
 
 from __future__ import annotations
 
+import math
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -26,6 +27,19 @@ from dnalift.meme import DEFAULT_BACKGROUND, Motif
 DEFAULT_PSEUDOCOUNT = 0.1
 DEFAULT_PVALUE = 1e-3
 _GRID = 1000  # score grid points per bit for exact p-values
+
+
+def check_thresholds(pseudocount: float, pvalue: float | None,
+                     min_score: float | None = None) -> None:
+    """InputError unless ``pseudocount > 0``, ``0 < pvalue <= 1`` and ``min_score`` are
+    finite (``--pseudocount``, ``--pvalue``, ``--min-score`` of ``dnalift motifs``)."""
+    if not (math.isfinite(pseudocount) and pseudocount > 0):
+        raise InputError(f"pseudocount {pseudocount}: must be > 0 (a zero count would give "
+                         "a log-odds of -inf)")
+    if pvalue is not None and not 0 < pvalue <= 1:
+        raise InputError(f"pvalue {pvalue}: must be in (0, 1]")
+    if min_score is not None and not math.isfinite(min_score):
+        raise InputError(f"min_score {min_score}: must be a finite number of bits")
 
 
 def log_odds_matrix(motif: Motif, background: Sequence[float] = DEFAULT_BACKGROUND,
@@ -155,6 +169,7 @@ def find_hits(x: np.ndarray, names: Sequence[str], motifs: Mapping[str, Motif], 
     """
     if len(names) != len(x):
         raise InputError(f"{len(names)} names for {len(x)} sequences")
+    check_thresholds(pseudocount, pvalue, min_score)
     frames = []
     for motif in motifs.values():
         lo = log_odds_matrix(motif, background, pseudocount)

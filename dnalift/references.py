@@ -65,21 +65,23 @@ def parse_frequencies(freqs: str | Sequence[float] | np.ndarray, *, what: str = 
         Not 4 values, a non-numeric or negative (or zero, with ``positive``) value, or a sum
         that differs from 1 by more than ``tolerance``.
     """
+    bound = "> 0" if positive else ">= 0"
+    form = f"expected A,C,G,T: 4 numbers {bound} summing to 1, e.g. 0.3,0.2,0.2,0.3"
     items = freqs.replace(",", " ").split() if isinstance(freqs, str) else list(freqs)
     values = []
     for item in items:
         try:
             values.append(float(item))
         except (TypeError, ValueError):
-            raise InputError(f"{what} {freqs!r}: {item!r} is not a number") from None
+            raise InputError(f"{what} {freqs!r}: {item!r} is not a number; {form}") from None
     f = np.asarray(values, dtype=np.float64)
     if f.shape != (4,):
-        raise InputError(f"{what} {freqs!r}: need 4 values (A, C, G, T), got {f.size}")
+        raise InputError(f"{what} {freqs!r}: need 4 values (A, C, G, T), got {f.size}; "
+                         f"{form}")
     if not np.all(np.isfinite(f)) or np.any(f <= 0 if positive else f < 0):
-        raise InputError(f"{what} {freqs!r}: values must be finite and "
-                         f"{'> 0' if positive else '>= 0'}")
+        raise InputError(f"{what} {freqs!r}: values must be finite and {bound}; {form}")
     if abs(f.sum() - 1.0) > tolerance:
-        raise InputError(f"{what} {freqs!r}: must sum to 1 (sum is {f.sum():.8g})")
+        raise InputError(f"{what} {freqs!r}: must sum to 1 (sum is {f.sum():.8g}); {form}")
     return f
 
 
@@ -472,10 +474,16 @@ REGISTRY: Mapping[str, ReferenceKind] = MappingProxyType({kind.name: kind for ki
 KINDS = tuple(REGISTRY)
 
 
-def _check_count(name: str, value, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+#: Largest seed: seeds are stored as int64 HDF5 attributes.
+MAX_SEED = 2**63 - 1
+
+
+def _check_count(name: str, value, minimum: int, maximum: int = MAX_SEED) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or \
+            not minimum <= value <= maximum:
         what = "number of references k" if name == "k" else name
-        raise InputError(f"{what} must be an integer >= {minimum}, got {value!r}")
+        raise InputError(f"{what} must be an integer >= {minimum} and <= {maximum}, got "
+                         f"{value!r}")
 
 
 @dataclass(frozen=True)

@@ -161,9 +161,10 @@ class InputSpec:
             raise InputError(f"{bed}: --bed needs --genome (the genome FASTA)")
         if fasta is not None and (self.width is not None or self.summit):
             raise InputError("--width/--summit apply to --bed regions only")
-        for path in (fasta, genome, bed):
-            if path is not None and not Path(path).is_file():
-                raise InputError(f"{path}: no such file")
+        from dnalift.sequences import check_input_file
+        for path, what in ((fasta, "FASTA"), (genome, "genome FASTA"), (bed, "BED")):
+            if path is not None:
+                check_input_file(path, what)
         if self.shard is not None:
             check_shard(self.shard)
 
@@ -442,10 +443,12 @@ def _build_engines(paths: Sequence[Any], engine: EngineSpec
     Returns the loaded models, their SHA-256 checksums ("" for in-memory models) and the
     :class:`~dnalift.ensemble.CombinedEngine` over them (one model: the plain engine's
     scores)."""
+    from dnalift.models import check_input_shape
     models, checksums, engines = [], [], []
     for path in paths:
         loaded, checksum = _load(path, engine.unsafe)
         with _naming_model(path):
+            check_input_shape(loaded)
             engines.append(engine.build(loaded))
         models.append(loaded)
         checksums.append(checksum)

@@ -198,6 +198,21 @@ def reverse_complement_str(seq: str) -> str:
     return seq.translate(COMPLEMENT)[::-1]
 
 
+# --------------------------------------------------------------------------- files
+
+def check_input_file(path: str | os.PathLike, what: str) -> str:
+    """``path`` as a string, or InputError: missing, or not a regular file (a directory, or
+    a pipe such as ``/dev/stdin``, which cannot be indexed or read twice)."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise InputError(f"{path}: no such {what} file")
+    if not os.path.isfile(path):
+        kind = "a directory" if os.path.isdir(path) else "not a regular file"
+        raise InputError(f"{path}: {kind}; a {what} must be a regular, indexable file (to "
+                         f"use a pipe, write it to a file first, e.g. `cat > input.fa`)")
+    return path
+
+
 # --------------------------------------------------------------------------- FASTA
 
 def open_fasta(path: str | os.PathLike):
@@ -218,9 +233,7 @@ def open_fasta(path: str | os.PathLike):
     """
     import pyfaidx
 
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise InputError(f"{path}: no such FASTA file")
+    path = check_input_file(path, "FASTA")
     if os.path.getsize(path) == 0:
         raise InputError(f"{path}: empty FASTA file (no records)")
     try:
@@ -334,6 +347,22 @@ def resize(start: int, end: int, width: int, centre: int | None = None) -> tuple
     return new_start, new_start + width
 
 
+def _numbered_lines(fh, path: str) -> Iterator[tuple[int, str]]:
+    """``(line number, line)`` of a text file; InputError naming the file where it is not
+    UTF-8 text (a binary file; decoding is buffered, so no line number is given)."""
+    lineno = 0
+    while True:
+        try:
+            line = fh.readline()
+        except UnicodeDecodeError as err:
+            raise InputError(f"{path}: not a text file (byte {err.object[err.start]:#04x} is "
+                             "not UTF-8; a binary file?)") from None
+        if not line:
+            return
+        lineno += 1
+        yield lineno, line
+
+
 def read_bed(path: str | os.PathLike, width: int | None = None, use_summit: bool = False, *,
              chrom_sizes: Mapping[str, int] | None = None,
              length: int | None = None) -> Iterator[Region]:
@@ -369,11 +398,10 @@ def read_bed(path: str | os.PathLike, width: int | None = None, use_summit: bool
         raise InputError(f"{path}: width must be >= 1, got {width}")
     if use_summit and width is None:
         raise InputError(f"{path}: summit-centred resizing needs a width")
-    if not os.path.isfile(path):
-        raise InputError(f"{path}: no such BED file")
+    check_input_file(path, "BED")
     with _open_text(path) as fh:
         n_regions = 0
-        for lineno, line in enumerate(fh, start=1):
+        for lineno, line in _numbered_lines(fh, path):
             line = line.rstrip("\r\n")
             if not line.strip() or line.startswith(("track", "browser", "#")):
                 continue

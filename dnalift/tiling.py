@@ -27,7 +27,7 @@ import numpy as np
 
 from dnalift.errors import InputError
 from dnalift.fileio import open_atomic
-from dnalift.sequences import Region, sequence_codes
+from dnalift.sequences import Region, check_input_file, sequence_codes
 
 DEFAULT_MAX_N_FRACTION = 0.5
 #: Bases read at once when counting Ns (bounds memory on long chromosomes).
@@ -73,13 +73,15 @@ class TilingSummary:
 
 
 def check_parameters(width: int, step: int, max_n_fraction: float) -> None:
-    """Raise :class:`InputError` unless ``width, step >= 1`` and ``0 <= max_n_fraction <= 1``."""
+    """Raise :class:`InputError` unless ``width, step >= 1`` and ``0 <= max_n_fraction <= 1``
+    (the messages name the ``dnalift tile`` options)."""
     if width < 1:
-        raise InputError(f"tiling: width must be >= 1, got {width}")
+        raise InputError(f"--width {width}: the window width must be >= 1")
     if step < 1:
-        raise InputError(f"tiling: step must be >= 1, got {step}")
+        raise InputError(f"--step {step}: the distance between window starts must be >= 1")
     if not 0.0 <= max_n_fraction <= 1.0:
-        raise InputError(f"tiling: max N fraction must be in [0, 1], got {max_n_fraction}")
+        raise InputError(f"--max-n-fraction {max_n_fraction}: the largest fraction of "
+                         "non-ACGT bases must be in [0, 1]")
 
 
 def window_starts(length: int, width: int, step: int, *, cover_end: bool = False) -> np.ndarray:
@@ -132,7 +134,8 @@ def select_chromosomes(names: Sequence[str], include: str | None = None,
         try:
             return re.compile(pattern)
         except re.error as err:
-            raise InputError(f"tiling: bad {label} pattern {pattern!r}: {err}") from None
+            raise InputError(f"--{label} {pattern!r}: not a regular expression ({err})"
+                             ) from None
 
     inc, exc = compile_("include", include), compile_("exclude", exclude)
     return [n for n in names
@@ -187,9 +190,7 @@ def tile_genome(fasta_path: str | os.PathLike, width: int, step: int, *,
     import pyfaidx
 
     check_parameters(width, step, max_n_fraction)
-    path = os.fspath(fasta_path)
-    if not os.path.isfile(path):
-        raise InputError(f"{path}: no such genome FASTA file")
+    path = check_input_file(fasta_path, "genome FASTA")
     try:
         fasta = pyfaidx.Fasta(path, as_raw=True, sequence_always_upper=False)
     except (pyfaidx.FastaIndexingError, ValueError, OSError) as err:

@@ -139,5 +139,5 @@ def test_cli_simulate_writes_all_files(tmp_path):
     assert (tmp_path / "test.fa").read_text().count(">") == 4
     bad = CliRunner().invoke(simulate, ["--motifs", str(tmp_path / "nope.meme"),
                                         "--output", str(tmp_path)])
-    assert "nope.meme: motif file not found" in str(bad.exception)
+    assert bad.exit_code == 2 and "nope.meme' does not exist" in bad.output
     assert not (tmp_path / "nope.meme").exists()

@@ -119,10 +119,13 @@ def test_cli_tile(genome, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--width", "4", "--include", "chr(", "--output", "x.bed"], "bad include pattern"),
-    (["--width", "0", "--output", "x.bed"], "width must be >= 1"),
-    (["--width", "4", "--step", "0", "--output", "x.bed"], "step must be >= 1"),
-    (["--width", "4", "--max-n-fraction", "1.5", "--output", "x.bed"], "max N fraction"),
+    (["--width", "4", "--include", "chr(", "--output", "x.bed"],
+     "--include 'chr(': not a regular expression"),
+    (["--width", "0", "--output", "x.bed"], "Invalid value for '--width': 0 is not in the range"),
+    (["--width", "4", "--step", "0", "--output", "x.bed"],
+     "Invalid value for '--step': 0 is not in the range"),
+    (["--width", "4", "--max-n-fraction", "1.5", "--output", "x.bed"],
+     "Invalid value for '--max-n-fraction': 1.5 is not in the range 0<=x<=1"),
     (["--width", "4", "--include", "chrZ", "--output", "x.bed"], "no chromosome matches"),
     (["--width", "100", "--output", "x.bed"], "no window passes the filters"),
 ])

@@ -430,11 +430,17 @@ class ModelOutputs:
 def find_logit(steps: list[Step], out_key: Key) -> tuple[Key, bool]:
     """Key of the logit of output ``out_key`` (input of a final sigmoid/softmax step, else the
     output) and whether that activation is a softmax."""
+    s = _final_activation(steps, out_key)
+    return (s.inputs[0], s.act == "softmax") if s is not None else (out_key, False)
+
+
+def _final_activation(steps: list[Step], out_key: Key) -> Step | None:
+    """The sigmoid/softmax step that produces output ``out_key`` (None for a linear output)."""
     for s in steps:
         if s.output == out_key and s.kind.name in ("nonlinear", "nonelementwise") and \
                 s.act in OUTPUT_ACTIVATIONS:
-            return s.inputs[0], s.act == "softmax"
-    return out_key, False
+            return s
+    return None
 
 
 def select_output(output: str | int | None, names: Sequence[str],
@@ -543,6 +549,44 @@ def _fits(kind: str, shape: tuple) -> bool:
     return len(shape) == 2 and shape[1] is not None and shape[1] <= 2
 
 
+def _activation(steps: list[Step], out_key: Key) -> str | None:
+    """The final sigmoid/softmax of output ``out_key`` (None for a linear output)."""
+    s = _final_activation(steps, out_key)
+    return None if s is None else s.act
+
+
+def fitting_kinds(outputs: ModelOutputs, i: int) -> list[str]:
+    """The built-in target kinds that fit output ``i``: ``logit`` always; ``profile`` for
+    a profile-shaped output (:func:`_fits`) of logits (linear, or a softmax over the
+    positions); ``counts`` for a linear count head ``(1,)`` / ``(2,)``. A sigmoid output is a
+    classifier's: only its logits are meaningful."""
+    shape, act = tuple(outputs.shapes[i]), _activation(outputs.steps, outputs.keys[i])
+    fit = ["logit"]
+    if _fits("profile", shape) and act in (None, "softmax"):
+        fit.append("profile")
+    if _fits("counts", shape) and act is None:
+        fit.append("counts")
+    return fit
+
+
+def check_fits(kind: str, outputs: ModelOutputs, i: int) -> None:
+    """InputError unless a ``kind`` target fits output ``i`` (:func:`fitting_kinds`); the
+    message says what the output is and which targets fit it."""
+    fit = fitting_kinds(outputs, i)
+    if kind in fit:
+        return
+    shape, act = tuple(outputs.shapes[i])[1:], _activation(outputs.steps, outputs.keys[i])
+    what = (f"a {act} output (a classifier's probabilities)" if act == "sigmoid" else
+            f"a {act} output" if act else "a linear output")
+    need = ("a profile head: logits of shape (L_out,) with L_out > 2 or (L_out, C), linear "
+            "or softmax" if kind == "profile" else
+            "a count head: linear log-counts of shape (1,) or (2,)")
+    n = len(outputs.names)
+    raise InputError(f"--target {kind} needs {need}; the model's output {outputs.names[i]!r}"
+                     f"{f' (of {n})' if n > 1 else ''} has shape {shape}, {what}; targets "
+                     f"that fit it: {', '.join(fit)}")
+
+
 def detect_output(kind: str, outputs: ModelOutputs, output: str | int | None) -> int:
     """Index of the output a ``kind`` target explains.
 
@@ -580,6 +624,7 @@ def _build(spec: TargetSpec, outputs: ModelOutputs, tasks, task_names) -> Target
     if tasks:
         raise InputError(f"tasks select columns of a logit target, not of a {spec.kind} "
                          "target (leave --task out)")
+    check_fits(spec.kind, outputs, i)
     key, _ = find_logit(outputs.steps, outputs.keys[i])
     if spec.kind == "counts":
         return CountsTarget(key, spec.combine, [spec.head], name,

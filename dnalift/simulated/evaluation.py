@@ -52,10 +52,12 @@ def compute_contributions(model, x: np.ndarray, refs: np.ndarray, methods: Seque
     tasks : list[str]
     """
     from dnalift import deeplift
+    from dnalift.models import check_input_shape
 
     if isinstance(model, (str, os.PathLike)):
         engine_kwargs.setdefault("task_names", deeplift.read_task_names(model))
         model = deeplift.load_model(model)
+    check_input_shape(model)
     out, tasks = {}, None
     for method in methods:
         engine = deeplift.DeepLift(model, mode=method, batch_size=batch_size, **engine_kwargs)

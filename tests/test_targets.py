@@ -7,7 +7,11 @@ random-weight ChromBPNet / BPNet (basepairmodels) rebuilds of ``tests/zoo.py``, 
 The profile target is checked independently of its implementation: its contributions must
 equal the softmax-weighted, mean-centred combination ``sum_i w_i (c_i - mean_j c_j)`` of the
 per-position contributions ``c_i`` of the plain logit columns (``LogitTarget``, same
-references), with ``w`` the softmax at x of Keras' own float64 forward pass.
+references), with ``w`` the softmax at x of Keras' own float64 forward pass. Its other weights conventions
+(``TargetSpec(weights="chrombpnet" | "bpnet-lite")``) are checked on a hand-derived worked
+example, against the same combination with per-pair weights, and against numpy mirrors of
+the explainers that define them (kundajelab/shap DeepSHAP on ChromBPNet's profile graph,
+tangermeme's Rescale through bpnet-lite's ``_ProfileLogitScaling``).
 """
 
 from __future__ import annotations

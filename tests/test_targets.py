@@ -619,3 +619,59 @@ def test_cli_profile_weights_recorded_and_checked_before_reuse(cli_files, tmp_pa
     res = _score("--model", model, "--fasta", fasta, "--output-name", "logcounts",
                  "--profile-weights", "chrombpnet", "-o", tmp_path / "x.h5")
     assert res.exit_code == 2 and "applies to --target profile" in res.stderr, res.output
+
+
+#: Run in a subprocess by the test below (TF1 graph mode is process-global): kundajelab/shap's
+#: TFDeepExplainer on ChromBPNet's profile target graph (``get_weightedsum_meannormed_logits``
+#: ops) of the conv -> relu -> conv model, with ChromBPNet's hypothetical-score combination.
+_SHAP_SCRIPT = r"""
+import inspect, sys
+import numpy as np
+import tensorflow as tf
+from shap.explainers.deep.deep_tf import TFDeepExplainer
+if "combine_mult_and_diffref" not in inspect.signature(TFDeepExplainer.__init__).parameters:
+    print("NO_FORK"); sys.exit(0)
+tf.compat.v1.disable_eager_execution()
+d = np.load(sys.argv[1] + "/in.npz")
+x, refs = d["x"], d["refs"]
+g = tf.Graph()
+with g.as_default():
+    inp = tf.compat.v1.placeholder(tf.float64, (None,) + x.shape[1:])
+    conv = lambda a, w, b: tf.nn.bias_add(tf.nn.conv1d(a, tf.constant(w), 1, "VALID"),
+                                          tf.constant(b))
+    logits = tf.reshape(conv(tf.nn.relu(conv(inp, d["w1"], d["b1"])), d["w2"], d["b2"]),
+                        (-1, x.shape[1] - d["w1"].shape[0] - d["w2"].shape[0] + 2))
+    mn = logits - tf.reduce_mean(logits, axis=1)[:, None]
+    target = tf.reduce_sum(tf.nn.softmax(tf.stop_gradient(mn), axis=1) * mn, axis=1)
+    def background(xs):
+        return [refs[int(np.argmax([np.array_equal(xs[0], xi) for xi in x]))]]
+    def combine(mult, orig_inp, bg_data):
+        m, r = mult[0], bg_data[0]
+        return [np.stack([np.sum(m * (np.eye(4)[b] - r), -1) for b in range(4)], -1).mean(0)]
+    explainer = TFDeepExplainer((inp, target), background, combine_mult_and_diffref=combine,
+                                session=tf.compat.v1.Session(graph=g))
+    np.savez(sys.argv[1] + "/out.npz", hyp=explainer.shap_values(x))
+"""
+
+
+def test_profile_weights_chrombpnet_against_kundajelab_shap(small_profile_model, tmp_path):
+    """Optional: ChromBPNet's own explainer (kundajelab/shap ``deep_tf.py``) when installed."""
+    import importlib.util
+    import subprocess
+    import sys
+    if importlib.util.find_spec("shap") is None:
+        pytest.skip("shap (kundajelab's fork, ChromBPNet's dependency) is not installed")
+    model, params = small_profile_model
+    rng = np.random.default_rng(8)
+    x = np.eye(4)[rng.integers(0, 4, (4, 40))]
+    refs = make_references("shuffle", x, k=5, seed=2).astype("float64")
+    np.savez(tmp_path / "in.npz", x=x, refs=refs, **params)
+    res = subprocess.run([sys.executable, "-c", _SHAP_SCRIPT, str(tmp_path)],
+                         capture_output=True, text=True, timeout=600)
+    if "NO_FORK" in res.stdout:
+        pytest.skip("the installed shap is not kundajelab's fork (no combine_mult_and_diffref)")
+    assert res.returncode == 0, res.stderr[-3000:]
+    att = DeepLift(model, target=TargetSpec("profile", weights="chrombpnet"), mode="rescale",
+                   dtype="float64").attribute(x, refs)
+    np.testing.assert_allclose(att.hypothetical[:, 0], np.load(tmp_path / "out.npz")["hyp"],
+                               rtol=1e-9, atol=1e-12)

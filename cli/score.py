@@ -91,9 +91,12 @@ def _output_ref(name: str | None):
     return int(name) if name and name.isdigit() else name
 
 
-def _targets(kinds: tuple, output_names: tuple, channels: str, combine: str):
+def _targets(kinds: tuple, output_names: tuple, channels: str, combine: str,
+             weights: str = "dnalift"):
     """``(target, output)`` of EngineSpec from ``--target`` (repeatable) and
     ``--output-name`` (none, or one per ``--target``); import after configure_device."""
+    if weights != "dnalift" and "profile" not in kinds:
+        raise InputError(f"--profile-weights {weights} applies to --target profile")
     if not kinds:
         if len(output_names) > 1:
             raise InputError("--output-name given more than once; give one --target per "
@@ -104,7 +107,7 @@ def _targets(kinds: tuple, output_names: tuple, channels: str, combine: str):
                          "one --output-name per --target, or none (detected by shape)")
     from dnalift.engine.targets import TargetSpec
     outputs = [_output_ref(n) for n in output_names] or [None] * len(kinds)
-    specs = [TargetSpec(k, output=o, channels=channels, combine=combine)
+    specs = [TargetSpec(k, output=o, channels=channels, combine=combine, weights=weights)
              for k, o in zip(kinds, outputs)]
     return (specs[0], outputs[0]) if len(specs) == 1 else (tuple(specs), None)
 
@@ -150,6 +153,12 @@ def _targets(kinds: tuple, output_names: tuple, channels: str, combine: str):
               default="sum", show_default=True,
               help="Profile target over channels (strands): summed per-channel targets, one "
                    "column per channel, or one softmax over all positions and channels.")
+@click.option("--profile-weights", type=click.Choice(["dnalift", "chrombpnet", "bpnet-lite"]),
+              default="dnalift", show_default=True,
+              help="Per-pair weights of the profile target's mean-centred logits: the softmax "
+                   "at x (dnalift), the mean of the softmax at x and at the reference "
+                   "(chrombpnet: ChromBPNet's contribs_bw / DeepSHAP numbers), or Rescale "
+                   "through logits*softmax(logits) (bpnet-lite, tangermeme). See README.")
 @click.option("--counts-combine", type=click.Choice(["sum", "logsumexp"]), default="sum",
               show_default=True,
               help="Counts target with several log-count columns: their sum, or the log of "
@@ -202,7 +211,8 @@ def score(model, fasta, bed, genome, width, summit, output, bigwig, tasks, task_
           target_kinds, output_name, profile_channels, counts_combine, mode, maxpool, reference,
           k,
           freqs, reference_fasta, seed, strands, batch_size, shard,
-          unsafe, float16, compression, force, device, quiet, verbose) -> None:
+          unsafe, float16, compression, force, device, quiet, verbose,
+          profile_weights="dnalift") -> None:
     """Compute DeepLIFT contribution scores and write HDF5 (tfmodisco-lite layout) and bigWig.
 
     \b
@@ -226,7 +236,8 @@ def score(model, fasta, bed, genome, width, summit, output, bigwig, tasks, task_
     inputs = scoring.open_inputs(fasta=fasta, bed=bed, genome=genome, width=width,
                                  summit=summit, shard=shard_t)
     # the cheap checks above run before TensorFlow is imported (by the targets, then models)
-    target, output_ref = _targets(target_kinds, output_name, profile_channels, counts_combine)
+    target, output_ref = _targets(target_kinds, output_name, profile_channels, counts_combine,
+                                  profile_weights)
     engine = scoring.EngineSpec(
         mode=mode, output=output_ref, target=target, tasks=list(tasks) or None,
         task_names=names, batch_size=batch_size, unsafe=unsafe, strands=strands,

@@ -11,10 +11,14 @@ stop-gradient for x and all its K references).
 (then ``__call__(a(x) - a(ref), at_x) = value(a(x)) - value(a(ref))`` with the same
 coefficients and the contributions sum to it exactly), or apply a DeepLIFT rule whose value is
 the exact difference (:class:`CountsTarget` ``combine="logsumexp"``: Rescale through
-exp -> sum -> log).
+exp -> sum -> log; :class:`ProfileTarget` ``weights="bpnet-lite"``: Rescale through
+``mn * softmax(mn)``), or hold per-pair coefficients computed from x and the reference
+(``at_x`` minus the Δ; :class:`ProfileTarget` ``weights="chrombpnet"``), whose Δ is then what
+the contributions sum to.
 
 Built in: :class:`LogitTarget` (pre-activation columns; softmax mean-normalised),
-:class:`ProfileTarget` (BPNet/ChromBPNet profile: softmax-weighted, mean-centred logits),
+:class:`ProfileTarget` (BPNet/ChromBPNet profile: softmax-weighted, mean-centred logits; the
+weights of dnalift, ChromBPNet's DeepSHAP or bpnet-lite's Rescale),
 :class:`CountsTarget` (count head), :class:`FunctionTarget` (a user callable), and
 :class:`TargetList` (several targets sharing one difference pass, split by :func:`heads`).
 :class:`TargetSpec` declares one before the model is known; :func:`make_target` builds it.
@@ -42,6 +46,17 @@ KINDS = ("logit", "profile", "counts")
 PROFILE_CHANNELS = ("sum", "each", "joint")
 #: How a counts target combines several log-count columns.
 COUNTS_COMBINE = ("sum", "logsumexp")
+#: Per-pair weights of a profile target's mean-centred logits (the conventions of the field;
+#: see :class:`ProfileTarget`): dnalift's, ChromBPNet's DeepSHAP and bpnet-lite/tangermeme's.
+PROFILE_WEIGHTS = ("dnalift", "chrombpnet", "bpnet-lite")
+#: :meth:`ProfileTarget.describe` ``"weights"`` text of each convention.
+_WEIGHTS_TEXT = {
+    "dnalift": "softmax of the logits at x (stop-gradient), logits mean-centred",
+    "chrombpnet": "mean of the softmax at x and at the reference (stop-gradient), logits "
+                  "mean-centred (ChromBPNet's DeepSHAP)",
+    "bpnet-lite": "Rescale through the mean-centred logits times their softmax "
+                  "(bpnet-lite/tangermeme)",
+}
 
 
 class Target(Protocol):
@@ -149,13 +164,36 @@ class LogitTarget(_OneTensor, _Linear):
 
 
 @dataclass(frozen=True)
-class ProfileTarget(_OneTensor, _Linear):
+class ProfileTarget(_OneTensor):
     """BPNet/ChromBPNet profile target of logits ``(L_out, C)``.
 
-    Per channel c: ``sum_i w_ic (l_ic - mean_j l_jc)`` with ``w_.c = softmax_i(l_ic)`` at x,
-    held constant (stop-gradient) for x and its references, so the target is linear in the
-    logits. ``channels``: ``"sum"`` (one column, summed over channels), ``"each"`` (one
-    column per channel), ``"joint"`` (one softmax over all ``L_out * C`` logits, one column:
+    Per group of logits (channel, or all of them), with ``mn = l - mean_j l_j`` and
+    ``p = softmax(l) = softmax(mn)``, every convention explains the pair (x, r) as
+    ``Σ_i w_i Δmn_i`` with per-pair weights ``w`` held constant (multiplier of logit ``l_j``:
+    ``w_j - mean_i w_i``); ``weights`` chooses them:
+
+    - ``"dnalift"`` (default): ``w = p(x)`` for x and all its references. The target is
+      ``T_x(z) = Σ_i p_i(x) mn_i(z)``, linear in the logits; contributions sum to
+      ``T_x(x) - T_x(r)``.
+    - ``"chrombpnet"``: ``w = (p(x) + p(r)) / 2``, what ChromBPNet's ``contribs_bw``
+      (kundajelab/shap DeepSHAP on ``Σ_i stop_gradient(softmax(mn))_i · mn_i``) computes:
+      the explainer's ``Mul`` handler splits ``Δ(a·b)`` Shapley-wise into
+      ``½(a_x + a_r) Δb + ½(b_x + b_r) Δa`` and the second term dies at the
+      ``StopGradient``. Contributions sum to ``Σ_i w_i Δmn_i`` (the ``delta``), which falls
+      short of ``G(x) - G(r)``, ``G(z) = Σ_i p_i(z) mn_i(z)``, by
+      ``½ Σ_i Δp_i (mn_i(x) + mn_i(r))``.
+    - ``"bpnet-lite"``: Rescale through ``y_i = mn_i p_i`` as one elementwise nonlinearity
+      (bpnet-lite's ``_ProfileLogitScaling`` registered as a tangermeme ``_nonlinear``):
+      ``w_i = Δy_i / Δmn_i`` (the slope ``∂G/∂mn_i = p_i (1 + mn_i - G)`` at x where
+      ``|Δmn_i| < eps``, as tangermeme). Contributions sum to ``G(x) - G(r)`` exactly (less
+      the ``Δy_i`` of such positions).
+
+    The prediction is ``Σ_i p_i(x) mn_i(x)`` in all three. Gradient baselines differentiate
+    ``T_x`` (dnalift), ``Σ_i stop_gradient(p_i(z)) mn_i(z)`` (chrombpnet: softmax at the
+    evaluated input) or ``G`` (bpnet-lite).
+
+    ``channels``: ``"sum"`` (one column, summed over channels), ``"each"`` (one column per
+    channel), ``"joint"`` (one softmax over all ``L_out * C`` logits, one column:
     bpnet-lite / basepairmodels' single multinomial over both strands).
 
     Attributes
@@ -165,12 +203,18 @@ class ProfileTarget(_OneTensor, _Linear):
     channels : {"sum", "each", "joint"}
     labels : list of str
     output_name : str
+    weights : {"dnalift", "chrombpnet", "bpnet-lite"}
+    eps : float
+        bpnet-lite: below this ``|Δmn_i|`` the slope at x replaces the secant.
     """
 
     key: Key
     channels: str
     labels: list
     output_name: str = ""
+    weights: str = "dnalift"
+    eps: float = 1e-5
+    output_keys: tuple = ()
 
     def _grouped(self, t):
         """``(B, L_out[, C])`` -> ``(B, positions, groups)``: softmax over axis 1."""
@@ -179,17 +223,53 @@ class ProfileTarget(_OneTensor, _Linear):
             return ops.reshape(t, (b, -1, 1))
         return ops.reshape(t, (b, t.shape[1], -1))
 
-    def __call__(self, vals: dict, at_x: dict):
-        logits = self._grouped(vals[self.key])
-        w = ops.softmax(ops.stop_gradient(self._grouped(at_x[self.key])), axis=1)
-        centred = logits - ops.mean(logits, axis=1, keepdims=True)
-        per_group = ops.sum(w * centred, axis=1)                      # (B, groups)
+    def _columns(self, per_position):
+        """``(B, positions, groups)`` terms -> ``(B, T)`` target columns."""
+        per_group = ops.sum(per_position, axis=1)                         # (B, groups)
         return ops.sum(per_group, axis=1, keepdims=True) if self.channels == "sum" \
             else per_group
 
+    def __call__(self, vals: dict, at_x: dict):
+        sg = ops.stop_gradient
+        d = self._grouped(vals[self.key])
+        d_mn = d - ops.mean(d, axis=1, keepdims=True)
+        lx = sg(self._grouped(at_x[self.key]))
+        px = ops.softmax(lx, axis=1)
+        if self.weights == "dnalift":
+            return self._columns(px * d_mn)
+        lr = lx - sg(d)                              # the reference's logits
+        pr = ops.softmax(lr, axis=1)
+        if self.weights == "chrombpnet":
+            return self._columns(sg(0.5 * (px + pr)) * d_mn)
+        # bpnet-lite: value Δy (exact), gradient the secant Δy / Δmn through d_mn
+        mnx = lx - ops.mean(lx, axis=1, keepdims=True)
+        mnr = lr - ops.mean(lr, axis=1, keepdims=True)
+        dy = mnx * px - mnr * pr
+        gx = ops.sum(mnx * px, axis=1, keepdims=True)
+        slope = px * (1.0 + mnx - gx)
+        m = _quotient(dy, mnx - mnr, slope, self.eps)
+        return self._columns(sg(dy) + sg(m) * (d_mn - sg(d_mn)))
+
+    def value(self, vals: dict, at_x: dict):
+        logits = self._grouped(vals[self.key])
+        mn = logits - ops.mean(logits, axis=1, keepdims=True)
+        if self.weights == "dnalift":
+            w = ops.softmax(ops.stop_gradient(self._grouped(at_x[self.key])), axis=1)
+        elif self.weights == "chrombpnet":
+            w = ops.stop_gradient(ops.softmax(logits, axis=1))
+        else:
+            w = ops.softmax(logits, axis=1)
+        return self._columns(w * mn)
+
+    def output(self, at_x: dict):
+        return None
+
     def describe(self) -> dict:
-        return {"kind": "profile", "output": self.output_name, "channels": self.channels,
-                "weights": "softmax of the logits at x (stop-gradient), logits mean-centred"}
+        d = {"kind": "profile", "output": self.output_name, "channels": self.channels,
+             "weights": _WEIGHTS_TEXT[self.weights]}
+        if self.weights != "dnalift":      # files of the default stay as before the option
+            d["profile_weights"] = self.weights
+        return d
 
 
 @dataclass(frozen=True)
@@ -373,6 +453,9 @@ class TargetSpec:
         Profile only (see :class:`ProfileTarget`).
     combine : {"sum", "logsumexp"}
         Counts only (see :class:`CountsTarget`).
+    weights : {"dnalift", "chrombpnet", "bpnet-lite"}
+        Profile only: the convention of the field whose per-pair weights to use (see
+        :class:`ProfileTarget`).
     name : str, optional
         Head name (default: ``kind``); the column label of profile/counts targets.
     """
@@ -382,11 +465,13 @@ class TargetSpec:
     channels: str = "sum"
     combine: str = "sum"
     name: str | None = None
+    weights: str = "dnalift"
 
     def __post_init__(self) -> None:
         for what, value, allowed in (("target", self.kind, KINDS),
                                      ("profile channels", self.channels, PROFILE_CHANNELS),
-                                     ("counts combine", self.combine, COUNTS_COMBINE)):
+                                     ("counts combine", self.combine, COUNTS_COMBINE),
+                                     ("profile weights", self.weights, PROFILE_WEIGHTS)):
             if value not in allowed:
                 raise InputError(f"unknown {what} {value!r} (one of {', '.join(allowed)})")
 
@@ -635,7 +720,8 @@ def _build(spec: TargetSpec, outputs: ModelOutputs, tasks, task_names) -> Target
     n_ch = 1 if len(shape) == 2 else int(shape[2])
     labels = [f"{spec.head}.{c}" for c in range(n_ch)] if spec.channels == "each" \
         else [spec.head]
-    return ProfileTarget(key, spec.channels, labels, name)
+    return ProfileTarget(key, spec.channels, labels, name, spec.weights,
+                         EPS.get(outputs.dtype, 1e-5))
 
 
 def make_target(target: Any, outputs: ModelOutputs, *, output: str | int | None = None,

@@ -10,7 +10,8 @@ import click
 
 from dnalift import scoring
 from dnalift.cli.paths import FASTA_INDEX, MODEL_TASK_NAMES, files
-from dnalift.engine.names import MAXPOOL_RULES
+from dnalift.engine.names import (COUNTS_COMBINE, MAXPOOL_RULES, PROFILE_CHANNELS,
+                                  PROFILE_WEIGHTS)
 from dnalift.cli.options import COUNT, SEED, InputFile, Int, OutputFile
 from dnalift.errors import InputError
 from dnalift.references import KINDS, REGISTRY, ReferenceSpec, parse_frequencies
@@ -149,17 +150,17 @@ def _targets(kinds: tuple, output_names: tuple, channels: str, combine: str,
 @click.option("--output-name", multiple=True,
               help="Model output to explain (name or index) for multi-output models; once "
                    "per --target [default for profile/counts: the output of that shape].")
-@click.option("--profile-channels", type=click.Choice(["sum", "each", "joint"]),
+@click.option("--profile-channels", type=click.Choice(list(PROFILE_CHANNELS)),
               default="sum", show_default=True,
               help="Profile target over channels (strands): summed per-channel targets, one "
                    "column per channel, or one softmax over all positions and channels.")
-@click.option("--profile-weights", type=click.Choice(["dnalift", "chrombpnet", "bpnet-lite"]),
+@click.option("--profile-weights", type=click.Choice(list(PROFILE_WEIGHTS)),
               default="dnalift", show_default=True,
               help="Per-pair weights of the profile target's mean-centred logits: the softmax "
                    "at x (dnalift), the mean of the softmax at x and at the reference "
                    "(chrombpnet: ChromBPNet's contribs_bw / DeepSHAP numbers), or Rescale "
                    "through logits*softmax(logits) (bpnet-lite, tangermeme). See README.")
-@click.option("--counts-combine", type=click.Choice(["sum", "logsumexp"]), default="sum",
+@click.option("--counts-combine", type=click.Choice(list(COUNTS_COMBINE)), default="sum",
               show_default=True,
               help="Counts target with several log-count columns: their sum, or the log of "
                    "the summed counts (Rescale rule).")

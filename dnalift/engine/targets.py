@@ -34,6 +34,7 @@ import numpy as np
 from keras import ops
 
 from dnalift.engine.graph import Key
+from dnalift.engine.names import COUNTS_COMBINE, PROFILE_CHANNELS, PROFILE_WEIGHTS  # noqa: F401
 from dnalift.engine.nonlinear import EPS, _quotient
 from dnalift.engine.rules import Step
 from dnalift.errors import InputError
@@ -42,13 +43,6 @@ from dnalift.errors import InputError
 OUTPUT_ACTIVATIONS = frozenset({"sigmoid", "softmax"})
 #: Built-in target kinds (``TargetSpec.kind``, ``--target``).
 KINDS = ("logit", "profile", "counts")
-#: How a profile target treats the channels (strands) of an ``(L_out, C)`` output.
-PROFILE_CHANNELS = ("sum", "each", "joint")
-#: How a counts target combines several log-count columns.
-COUNTS_COMBINE = ("sum", "logsumexp")
-#: Per-pair weights of a profile target's mean-centred logits (the conventions of the field;
-#: see :class:`ProfileTarget`): dnalift's, ChromBPNet's DeepSHAP and bpnet-lite/tangermeme's.
-PROFILE_WEIGHTS = ("dnalift", "chrombpnet", "bpnet-lite")
 #: :meth:`ProfileTarget.describe` ``"weights"`` text of each convention.
 _WEIGHTS_TEXT = {
     "dnalift": "softmax of the logits at x (stop-gradient), logits mean-centred",

@@ -53,6 +53,18 @@ from dnalift.fileio import OutputRegistry, pid_alive, track_outputs
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
+def _silence_fd(fd: int) -> None:
+    """Point ``fd`` at ``/dev/null`` (best effort: errors ignored)."""
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, fd)
+        finally:
+            os.close(null)
+    except OSError:
+        pass
+
+
 class SignalGuard:
     """The watcher thread of one process and the way the process exits.
 
@@ -109,8 +121,12 @@ class SignalGuard:
 
     def _interrupted(self, signum: int) -> None:
         """Remove the job's files, say so on one line (best effort) and exit (the lock is
-        held). Nothing here may raise or block before ``os._exit``."""
+        held). Nothing here may raise or block before ``os._exit``. fd 2 is pointed at
+        ``/dev/null`` first: the job's other threads run on until the exit (TensorFlow may
+        still log, e.g. about the temporary directory removed under it), and the one line,
+        written to the saved descriptor, is the last word on the real stderr."""
         try:
+            _silence_fd(2)
             self._clean(failed=True)
         finally:
             try:

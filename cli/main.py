@@ -14,6 +14,7 @@ import click
 
 from dnalift import __version__
 from dnalift.errors import DnaliftError
+from dnalift.fileio import public_names
 
 # (module, command object name) of every sub-command, in --help order.
 _COMMANDS = (
@@ -66,10 +67,10 @@ class _Group(click.Group):
             click.echo(f"dnalift: error: {usage_error_line(err)}", err=True)
             ctx.exit(2)
         except DnaliftError as err:
-            click.echo(f"dnalift: error: {err}", err=True)
+            click.echo(f"dnalift: error: {public_names(str(err))}", err=True)
             ctx.exit(2)
         except OSError as err:  # disk full, I/O error, permission lost while writing
-            text = " ".join(str(err).split())
+            text = public_names(" ".join(str(err).split()))
             click.echo(f"dnalift: error: {text}", err=True)
             ctx.exit(1)
 

@@ -207,3 +207,19 @@ def test_discover_report_without_its_extra_leaves_no_directory(tmp_path, monkeyp
     assert res.exit_code == 2
     assert "modisco" in _one_error_line(res.output)
     assert not (tmp_path / "report").exists()
+
+
+# --------------------------------------------------------------------------- start-up
+def test_commands_are_imported_on_first_use():
+    """`dnalift --version` imports no command module (nor pandas); `--help` lists them all."""
+    code = ("import sys; from dnalift.cli.main import cli; "
+            "from dnalift.cli.process import run_cli; run_cli(['--version']); "
+            "print(sorted(m for m in sys.modules if m.startswith('dnalift.cli.') and "
+            "m not in ('dnalift.cli.main', 'dnalift.cli.process', 'dnalift.cli.logstream', "
+            "'dnalift.cli.tflog')), 'pandas' in sys.modules)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, check=True)
+    assert res.stdout.splitlines()[-1] == "[] False", res.stdout
+    listed = CliRunner().invoke(cli, ["--help"]).output.split("Commands:")[1].split()
+    assert {"discover", "merge", "motifs", "plot", "score", "simulate", "tile",
+            "train"} <= set(listed)

@@ -223,3 +223,13 @@ def test_commands_are_imported_on_first_use():
     listed = CliRunner().invoke(cli, ["--help"]).output.split("Commands:")[1].split()
     assert {"discover", "merge", "motifs", "plot", "score", "simulate", "tile",
             "train"} <= set(listed)
+
+
+def test_ci_runs_the_readme_test_command():
+    """`.ci/run` runs exactly the README's second command (install, then the suite)."""
+    readme = (REPO / "README.md").read_text()
+    command = next(line for line in readme.splitlines()
+                   if line.startswith('python3 -m pip install -e ".[test]" && '))
+    ci = [line for line in (REPO / ".ci" / "run").read_text().splitlines()
+          if line.startswith("python3 -m p") and "--upgrade pip" not in line]
+    assert [c.replace(" -q -e", " -e") for c in ci] == command.split(" && ")

@@ -2,7 +2,8 @@
 
 Each sub-command lives in its own module of this package and is registered
 here; the commands only parse options and call the library API in
-:mod:`dnalift`.
+:mod:`dnalift`. A command's module is imported only when that command runs (or
+``--help`` lists it), so ``dnalift score`` does not pay for pandas or matplotlib.
 """
 
 from __future__ import annotations
@@ -14,18 +15,36 @@ import click
 
 from dnalift import __version__
 from dnalift.errors import DnaliftError
+from dnalift.fileio import public_names
 
-# (module, command object name) of every sub-command, in --help order.
-_COMMANDS = (
-    ("dnalift.cli.score", "score"),
-    ("dnalift.cli.merge", "merge"),
-    ("dnalift.cli.simulate", "simulate"),
-    ("dnalift.cli.train", "train"),
-    ("dnalift.cli.motifs", "motifs"),
-    ("dnalift.cli.plot", "plot"),
-    ("dnalift.cli.tile", "tile"),
-    ("dnalift.cli.discover", "discover"),
-)
+# command name -> (module, command object name) of every sub-command.
+_COMMANDS = {
+    "score": ("dnalift.cli.score", "score"),
+    "merge": ("dnalift.cli.merge", "merge"),
+    "simulate": ("dnalift.cli.simulate", "simulate"),
+    "train": ("dnalift.cli.train", "train"),
+    "motifs": ("dnalift.cli.motifs", "motifs"),
+    "plot": ("dnalift.cli.plot", "plot"),
+    "tile": ("dnalift.cli.tile", "tile"),
+    "discover": ("dnalift.cli.discover", "discover"),
+}
+
+
+class _LazyCommands(dict):
+    """``name -> click.Command``, each command's module imported on first access."""
+
+    def __missing__(self, name: str) -> click.Command:
+        if name not in _COMMANDS:
+            raise KeyError(name)
+        module_name, attr = _COMMANDS[name]
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:
+            if err.name == module_name:
+                raise KeyError(name) from None  # command not built yet
+            raise
+        command = self[name] = getattr(module, attr)
+        return command
 
 
 def usage_error_line(err: click.UsageError) -> str:
@@ -46,7 +65,16 @@ class _Group(click.Group):
     """A click group that prints every error on one line, ``dnalift: error: ...``:
     :class:`DnaliftError` and click usage errors (bad or missing option values, with the
     command and option named) with exit status 2, :class:`OSError` (disk full, I/O error)
-    with status 1."""
+    with status 1. Commands are imported on first use (:class:`_LazyCommands`)."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        try:
+            return self.commands[cmd_name]
+        except KeyError:
+            return None
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(name for name in _COMMANDS if self.get_command(ctx, name) is not None)
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         try:
@@ -66,10 +94,10 @@ class _Group(click.Group):
             click.echo(f"dnalift: error: {usage_error_line(err)}", err=True)
             ctx.exit(2)
         except DnaliftError as err:
-            click.echo(f"dnalift: error: {err}", err=True)
+            click.echo(f"dnalift: error: {public_names(str(err))}", err=True)
             ctx.exit(2)
         except OSError as err:  # disk full, I/O error, permission lost while writing
-            text = " ".join(str(err).split())
+            text = public_names(" ".join(str(err).split()))
             click.echo(f"dnalift: error: {text}", err=True)
             ctx.exit(1)
 
@@ -80,18 +108,7 @@ def cli() -> None:
     """DeepLIFT contribution scores for DNA-sequence Keras models."""
 
 
-def _register() -> None:
-    for module_name, attr in _COMMANDS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as err:
-            if err.name == module_name:
-                continue  # command not built yet
-            raise
-        cli.add_command(getattr(module, attr))
-
-
-_register()
+cli.commands = _LazyCommands()
 
 
 def main() -> None:

@@ -94,20 +94,16 @@ class InputFile(click.Path):
 
 class _Output(click.Path):
     """A path that is written: its nearest existing ancestor must be a writable directory
-    (missing directories are created by the writers)."""
+    (:func:`dnalift.fileio.output_problem`; missing directories are created when the first
+    file is written, after every check)."""
 
     def convert(self, value: Any, param: click.Parameter | None,
                 ctx: click.Context | None) -> Any:
+        from dnalift.fileio import output_problem
         path = super().convert(value, param, ctx)
-        parent = os.path.dirname(os.path.abspath(os.fspath(path)))
-        while not os.path.exists(parent):
-            parent = os.path.dirname(parent)
-        if not os.path.isdir(parent):
-            self.fail(f"cannot write {os.fspath(value)!r}: {parent!r} is not a directory.",
-                      param, ctx)
-        if not os.access(parent, os.W_OK | os.X_OK):
-            self.fail(f"cannot write {os.fspath(value)!r}: directory {parent!r} is not "
-                      "writable.", param, ctx)
+        problem = output_problem(path)
+        if problem is not None:
+            self.fail(f"cannot write {os.fspath(value)!r}: {problem}.", param, ctx)
         return path
 
 

@@ -41,6 +41,7 @@ import socket
 import sys
 import tempfile
 import threading
+import time
 import traceback
 from pathlib import Path
 from typing import Sequence
@@ -117,7 +118,7 @@ class SignalGuard:
                 self.registry.remove_all()
         finally:
             if self.scratch is not None:
-                shutil.rmtree(self.scratch, ignore_errors=True)
+                remove_tree(self.scratch)
 
     def _interrupted(self, signum: int) -> None:
         """Remove the job's files, say so on one line (best effort) and exit (the lock is
@@ -212,6 +213,16 @@ def _exit_code(code: object) -> int:
         return code
     print(code, file=sys.stderr)
     return 1
+
+
+def remove_tree(path: str, attempts: int = 5) -> None:
+    """``shutil.rmtree`` again while ``path`` exists (a thread still running, e.g. TensorFlow
+    tracing, may add a file during the removal); errors ignored, bounded."""
+    for _ in range(attempts):
+        shutil.rmtree(path, ignore_errors=True)
+        if not os.path.lexists(path):
+            return
+        time.sleep(0.02)
 
 
 def run_cli(argv: Sequence[str] | None = None) -> int:

@@ -10,7 +10,7 @@ import click
 
 from dnalift import scoring
 from dnalift.cli.paths import FASTA_INDEX, MODEL_TASK_NAMES, files
-from dnalift.engine.names import (COUNTS_COMBINE, MAXPOOL_RULES, PROFILE_CHANNELS,
+from dnalift.engine.names import (COUNTS_COMBINE, MAXPOOL_RULES, MODES, PROFILE_CHANNELS,
                                   PROFILE_WEIGHTS)
 from dnalift.cli.options import COUNT, SEED, InputFile, Int, OutputFile
 from dnalift.errors import InputError
@@ -85,6 +85,38 @@ def implied_paths(params: dict) -> tuple[dict, dict]:
         if params["bigwig"] is not None:
             outputs[f"--bigwig ({head})"] = scoring.head_path(params["bigwig"], head)
     return inputs, outputs
+
+
+def _sidecar_task_names(model: str) -> list[str] | None:
+    """The task names of ``MODEL.tasks.txt`` (checked: no repeated name), read before any
+    model is loaded."""
+    from dnalift.models import read_task_names
+    return read_task_names(model)
+
+
+def check_stored_lengths(models: tuple[str, ...], inputs: scoring.ScoreInputs) -> None:
+    """Every region has the input length stored in each model file's config (read without
+    TensorFlow; a model whose file stores none is checked once it is loaded)."""
+    from dnalift.models import read_model_config, stored_input_length
+    for path in models:
+        length = stored_input_length(read_model_config(path))
+        if length is not None and inputs.check_length is not None:
+            try:
+                inputs.check_length(length)
+            except InputError as err:
+                raise InputError(f"{err} ({path})") from None
+
+
+def announce(models: tuple[str, ...], inputs: scoring.ScoreInputs, mode: str,
+             references: ReferenceSpec, strands: str, device: str) -> None:
+    """Log what the job loads and how it scores, before TensorFlow is imported."""
+    names = ", ".join(models)
+    k = references.n_references
+    logging.getLogger("dnalift").info(
+        "scoring %d regions of %s with %s: mode %s, %s references%s, %s strand%s, device %s"
+        " (loading TensorFlow and the model)", inputs.n, inputs.source, names, mode,
+        references.name, f" x{k}" if k else "", strands, "s" if strands == "both" else "",
+        device)
 
 
 def _output_ref(name: str | None):
@@ -164,9 +196,11 @@ def _targets(kinds: tuple, output_names: tuple, channels: str, combine: str,
               show_default=True,
               help="Counts target with several log-count columns: their sum, or the log of "
                    "the summed counts (Rescale rule).")
-@click.option("--mode", default="genomics_default", show_default=True,
+@click.option("--mode", type=click.Choice(MODES), default="genomics_default",
+              show_default=True,
               help="Attribution rules: genomics_default, rescale or revealcancel (DeepLIFT), "
-                   "or a gradient baseline (checked by the engine; see README).")
+                   "or a gradient baseline: gradient, gradient_x_input or "
+                   "integrated_gradients (see README).")
 @click.option("--maxpool", type=click.Choice(list(MAXPOOL_RULES)), default="rescale",
               show_default=True,
               help="Max-pooling rule: rescale (splits the pooled difference between the "
@@ -228,7 +262,7 @@ def score(model, fasta, bed, genome, width, summit, output, bigwig, tasks, task_
         reference = ("frequency" if freqs is not None else
                      "fasta" if reference_fasta is not None else "shuffle")
     references = reference_spec(reference, k=k, seed=seed, freqs=freqs, fasta=reference_fasta)
-    names = _task_names(task_names)
+    names = _task_names(task_names) or _sidecar_task_names(model[0])
     if output is None:
         output = scoring.default_output(fasta or bed or "dnalift", shard_t)
     out = scoring.OutputSpec(output, bigwig=bigwig, float16=float16,
@@ -236,6 +270,8 @@ def score(model, fasta, bed, genome, width, summit, output, bigwig, tasks, task_
                              force=force, command_line=shlex.join(["dnalift"] + sys.argv[1:]))
     inputs = scoring.open_inputs(fasta=fasta, bed=bed, genome=genome, width=width,
                                  summit=summit, shard=shard_t)
+    check_stored_lengths(model, inputs)
+    announce(model, inputs, mode, references, strands, device)
     # the cheap checks above run before TensorFlow is imported (by the targets, then models)
     target, output_ref = _targets(target_kinds, output_name, profile_channels, counts_combine,
                                   profile_weights)

@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from dnalift.errors import DnaliftError, InputError
-from dnalift.fileio import atomic_output
+from dnalift.fileio import atomic_output, make_parents
 from dnalift.meme import Motif
 from dnalift.motifmatch import best_alignment, best_matches, compare
 from dnalift.scorefile import task_view
@@ -299,6 +299,7 @@ def run_modisco(score_h5: str | os.PathLike, task: str | int | None,
     with ScoreFile(score_h5) as sf:
         length = sf.length
     out = check_output_path(output)
+    make_parents(out)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmpdir, \
             atomic_output(out, keep_suffix=True) as tmp:
         linked = task_view(score_h5, task, Path(tmpdir) / "task.h5")
@@ -313,8 +314,9 @@ def run_report(modisco_h5: str | os.PathLike, meme_path: str | os.PathLike,
     the path of ``report.html``."""
     from dnalift.meme import load_motifs
 
+    require_tool("modisco")  # before the directory is made: a missing extra leaves nothing
     n_matches = min(3, len(load_motifs(meme_path)[0]))  # modisco fails asking for more
-    Path(output).mkdir(parents=True, exist_ok=True)
+    make_parents(Path(output) / "report.html")
     run_tool(["modisco", "report", "-i", modisco_h5, "-o", output, "-m", meme_path, "-l",
               "-n", n_matches], log)
     return Path(output) / "report.html"
@@ -363,7 +365,7 @@ def write_pattern_logos(patterns: Sequence[Pattern], table: pd.DataFrame,
     (rows of ``table`` from :func:`name_patterns`, in pattern order)."""
     from dnalift import plots
 
-    Path(directory).mkdir(parents=True, exist_ok=True)
+    make_parents(Path(directory) / "logo.png")
     for p, row in zip(patterns, table.itertuples()):
         lo, hi = row.trim_start, row.trim_end
         target = database[row.match].probs if row.match else None

@@ -6,6 +6,11 @@ temporary name in the final directory, ``.NAME.PID.tmp`` (``.NAME.PID.tmp.EXT`` 
 disk (fsync) and renamed into place only when complete. On any failure the temporary file is
 removed, so an interrupted job never leaves a file that looks finished, nor a stray temp file.
 
+Output directories: a missing directory above an output is created (with its parents) when
+the first file is written into it, i.e. after every check of the command (:func:`make_parents`);
+a failed job removes the directories it created (when empty). Messages never show temporary
+names (:func:`public_names`).
+
 A command-line job also owns an :class:`OutputRegistry` (installed with
 :func:`track_outputs`; the one process-level slot of this module): every temporary name is
 registered when it is chosen and every final rename happens under the registry's lock, so a
@@ -79,6 +84,12 @@ class OutputRegistry:
         self.lock = threading.RLock()
         self.temps: set[Path] = set()
         self.committed: list[Path] = []
+        self.created_dirs: list[Path] = []
+
+    def add_dirs(self, dirs: Sequence[Path]) -> None:
+        """Record directories this job created (removed by :meth:`remove_all` if empty)."""
+        with self.lock:
+            self.created_dirs.extend(dirs)
 
     def add_temp(self, tmp: Path) -> None:
         with self.lock:
@@ -107,8 +118,12 @@ class OutputRegistry:
                 with contextlib.suppress(OSError):
                     path.unlink()
                     removed.append(path)
+            for directory in reversed(self.created_dirs):  # deepest first
+                with contextlib.suppress(OSError):
+                    directory.rmdir()
             self.temps.clear()
             self.committed.clear()
+            self.created_dirs.clear()
             return removed
 
 
@@ -177,12 +192,44 @@ def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
     return removed
 
 
+def make_parents(path: str | os.PathLike) -> list[Path]:
+    """Create the missing directories above ``path`` (outermost first) and return them; a
+    tracking job records them, so that a failed job removes them again."""
+    missing = []
+    parent = Path(path).parent
+    while str(parent) not in ("", ".") and not parent.exists():
+        missing.append(parent)
+        parent = parent.parent
+    created = []
+    for directory in reversed(missing):
+        try:
+            directory.mkdir()
+        except FileExistsError:
+            continue
+        created.append(directory)
+    registry = _active()
+    if registry is not None and created:
+        registry.add_dirs(created)
+    return created
+
+
+_TEMP_NAME = re.compile(r"(?:(?<=/)|(?<=^)|(?<=[\s'\"]))\.([^/\s'\"]+?)\.\d+" +
+                        re.escape(TEMP_SUFFIX) + r"(?:\.d|\.[A-Za-z0-9]+)?(?=$|[\s'\":,)])")
+
+
+def public_names(text: str) -> str:
+    """``text`` with every temporary name of :func:`temp_path` / :func:`temp_directory`
+    replaced by its final name (``dir/.o.tsv.123.tmp`` -> ``dir/o.tsv``), for messages."""
+    return _TEMP_NAME.sub(r"\1", text)
+
+
 @contextlib.contextmanager
 def temp_directory(path: str | os.PathLike) -> Iterator[Path]:
     """A scratch directory ``.NAME.PID.tmp.d`` next to ``path`` (registered with the job's
     registry like a temporary file), removed when the block ends."""
     tmp = temp_path(path)
     tmp = tmp.with_name(tmp.name + ".d")
+    make_parents(tmp)
     registry = _active()
     if registry is not None:
         registry.add_temp(tmp)
@@ -215,6 +262,7 @@ class AtomicPath:
     def __init__(self, path: str | os.PathLike, *, keep_suffix: bool = False) -> None:
         self.path = Path(path)
         self.tmp = temp_path(self.path, keep_suffix=keep_suffix)
+        make_parents(self.path)
         self._registry = _active()
         if self._registry is not None:
             self._registry.add_temp(self.tmp)
@@ -272,23 +320,32 @@ def open_atomic(path: str | os.PathLike, mode: str = "w",
             yield handle
 
 
-def check_output_path(path: str | os.PathLike) -> Path:
-    """Raise :class:`InputError` unless ``path`` can be created (its directory is writable).
+def output_problem(path: str | os.PathLike) -> str | None:
+    """Why ``path`` cannot be written (``None`` when it can): its nearest existing ancestor
+    is not a directory, is not writable, or is on a read-only file system. Nothing is created
+    (see :func:`make_parents`)."""
+    ancestor = Path(os.path.abspath(os.fspath(path))).parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        return f"{ancestor} is not a directory"
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        return f"directory {ancestor} is not writable"
+    with contextlib.suppress(OSError):
+        if os.statvfs(ancestor).f_flag & os.ST_RDONLY:
+            return f"directory {ancestor} is on a read-only file system"
+    return None
 
-    Missing parent directories are created.
-    """
+
+def check_output_path(path: str | os.PathLike) -> Path:
+    """Raise :class:`InputError` unless ``path`` can be written (not a directory; see
+    :func:`output_problem`). Missing directories are made when the first file is written."""
     path = Path(path)
-    parent = path.parent if str(path.parent) else Path(".")
     if path.is_dir():
         raise InputError(f"{path}: output path is a directory")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise InputError(f"{path}: cannot write output, {parent} is not a directory") from None
-    except OSError as err:
-        raise InputError(f"{path}: cannot create output directory: {err.strerror}") from None
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise InputError(f"{path}: output directory {parent} is not writable")
+    problem = output_problem(path)
+    if problem is not None:
+        raise InputError(f"{path}: cannot write output, {problem}")
     return path
 
 
@@ -358,5 +415,5 @@ def file_sha256(path: str | os.PathLike, block: int = 1 << 20) -> str:
 
 __all__ = ["OutputRegistry", "track_outputs", "remove_stale_temps", "temp_directory",
            "AtomicPath", "atomic_output", "open_atomic", "write_text", "temp_path",
-           "check_output_path", "file_sha256", "file_identity", "same_file", "check_distinct",
-           "pid_alive"]
+           "check_output_path", "make_parents", "output_problem", "public_names", "file_sha256", "file_identity",
+           "same_file", "check_distinct", "pid_alive"]

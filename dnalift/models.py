@@ -66,6 +66,66 @@ def _read_h5_config(path: Path) -> dict:
         raise InputError(f"{path}: model_config is not valid JSON") from None
 
 
+def _read_keras_config(path: Path) -> dict:
+    """The ``config.json`` of a ``.keras`` archive (a zip), without Keras."""
+    import zipfile
+    try:
+        with zipfile.ZipFile(path) as archive:
+            raw = archive.read("config.json")
+    except zipfile.BadZipFile:
+        raise InputError(f"{path}: not a valid .keras file (not a zip archive: truncated, "
+                         "or another format saved under a .keras name)") from None
+    except KeyError:
+        raise InputError(f"{path}: not a valid .keras file (no config.json in the "
+                         "archive)") from None
+    except (OSError, EOFError, zipfile.error) as err:
+        raise InputError(f"{path}: not a valid .keras file ({err})") from None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise InputError(f"{path}: config.json of the .keras file is not valid JSON") from None
+
+
+def read_model_config(path: str | os.PathLike) -> dict | None:
+    """The stored architecture of a ``.keras`` or ``.h5`` model file, read without Keras or
+    TensorFlow (``None`` for other suffixes, e.g. a SavedModel).
+
+    Raises
+    ------
+    InputError
+        A truncated or foreign ``.keras`` file, an HDF5 file without a model config.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".keras":
+        return _read_keras_config(path)
+    if suffix in (".h5", ".hdf5"):
+        return _read_h5_config(path)
+    return None
+
+
+def stored_input_length(config: dict | None) -> int | None:
+    """The sequence length ``L`` of a stored model config's ``(None, L, 4)`` input (the
+    first ``InputLayer``, or the first layer's ``batch_input_shape``); ``None`` when it is
+    not stored, variable, or not of that form (the loaded model is checked later)."""
+    def first_shape(entry) -> list | None:
+        if not isinstance(entry, dict):
+            return None
+        conf = entry.get("config")
+        if not isinstance(conf, dict):
+            return None
+        for key in ("batch_shape", "batch_input_shape"):
+            if isinstance(conf.get(key), list):
+                return conf[key]
+        layers = conf.get("layers")
+        return first_shape(layers[0]) if isinstance(layers, list) and layers else None
+
+    shape = first_shape(config)
+    if shape is None or len(shape) != 3 or shape[2] != 4 or not isinstance(shape[1], int):
+        return None
+    return shape[1]
+
+
 def load_model(path: str | os.PathLike, *, unsafe: bool = False):
     """Load a Keras model from ``.keras`` or legacy ``.h5`` (Keras 2 / tf.keras files too).
 
@@ -90,9 +150,8 @@ def load_model(path: str | os.PathLike, *, unsafe: bool = False):
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: no such model file")
-    suffix = path.suffix.lower()
-    if suffix in (".h5", ".hdf5"):
-        cfg = _read_h5_config(path)
+    cfg = read_model_config(path)
+    if path.suffix.lower() in (".h5", ".hdf5"):
         bad = _h5_unsafe_layers(cfg)
         if bad and not unsafe:
             name, cls = bad[0]

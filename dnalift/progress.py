@@ -27,7 +27,11 @@ class Progress:
     """Callable ``progress(done, total)`` that reports regions done, rate and ETA.
 
     On a terminal, with a ``bar`` factory, it draws that bar; otherwise (batch-system logs)
-    it writes one line every ``interval`` seconds and a last line when done.
+    it writes a line after the first batch, one every ``interval`` seconds and a last line
+    when done.
+
+    The rate and ETA count from the end of the first batch: its time (loading, compiling the
+    engine, warming up) is not a scoring rate. Until a second batch is done the ETA is ``?``.
 
     Parameters
     ----------
@@ -59,6 +63,8 @@ class Progress:
         self._done = 0
         self._t0 = clock()
         self._last = self._t0
+        #: (done, time) at the end of the first batch: the origin of rates and ETAs.
+        self._warm: tuple[int, float] | None = None
 
     def __call__(self, done: int, total: int | None) -> None:
         if not self.enabled:
@@ -69,6 +75,9 @@ class Progress:
             self.enabled = False
 
     def _report(self, done: int, total: int | None) -> None:
+        first = self._warm is None
+        if first:
+            self._warm = (done, self.clock())
         if self.tty:
             if self._bar is None:
                 self._bar = self._bar_factory(total or 0, self.label, self.stream,
@@ -79,24 +88,40 @@ class Progress:
             return
         self._done = done
         now = self.clock()
-        if now - self._last >= self.interval or (total is not None and done >= total):
+        if first or now - self._last >= self.interval or (total is not None and done >= total):
             self._last = now
             self.stream.write(self.line(done, total) + "\n")
             self.stream.flush()
 
+    def rate(self, done: int) -> float:
+        """Regions per second since the end of the first batch; before a second batch, the
+        rate over the whole time so far (NaN before any region)."""
+        now = self.clock()
+        if self._warm is not None and done > self._warm[0]:
+            return (done - self._warm[0]) / max(now - self._warm[1], 1e-9)
+        return done / max(now - self._t0, 1e-9) if done else float("nan")
+
+    def eta(self, done: int, total: int) -> float:
+        """Seconds left at the rate since the first batch (NaN until a second batch)."""
+        if done >= total:
+            return 0.0
+        if self._warm is None or done <= self._warm[0]:
+            return float("nan")
+        return (total - done) / self.rate(done)
+
     def _rate_text(self) -> str:
-        elapsed = max(self.clock() - self._t0, 1e-9)
-        return f"{self._done / elapsed:.1f} regions/s"
+        rate = self.rate(self._done)
+        return "" if rate != rate else f"{rate:.1f} regions/s"
 
     def line(self, done: int, total: int | None) -> str:
-        """One log line: ``label: done/total regions (pct), rate regions/s, ETA h:mm:ss``."""
-        elapsed = max(self.clock() - self._t0, 1e-9)
-        rate = done / elapsed
+        """One log line: ``label: done/total regions (pct), rate regions/s, ETA h:mm:ss``
+        (ETA ``?`` after the first batch)."""
+        rate = self.rate(done)
+        rate_text = "? regions/s" if rate != rate else f"{rate:.1f} regions/s"
         if total:
-            eta = (total - done) / rate if rate > 0 else float("inf")
             return (f"{self.label}: {done}/{total} regions ({100 * done / total:.1f}%), "
-                    f"{rate:.1f} regions/s, ETA {format_eta(eta)}")
-        return f"{self.label}: {done} regions, {rate:.1f} regions/s"
+                    f"{rate_text}, ETA {format_eta(self.eta(done, total))}")
+        return f"{self.label}: {done} regions, {rate_text}"
 
     def close(self) -> None:
         """Finish the bar (terminal only)."""

@@ -361,6 +361,10 @@ class ScoreSummary:
     #: Every file of the job (one HDF5 file, and bigWig, per head).
     outputs: list[Path] = field(default_factory=list)
     agreement: dict[str, list[float]] = field(default_factory=dict)
+    #: Regions without one A, C, G or T (all N): their scores are all zero.
+    n_without_bases: int = 0
+    #: The names of the first of them (for the warning).
+    without_bases: list[str] = field(default_factory=list)
 
     @property
     def regions_per_second(self) -> float:
@@ -607,6 +611,7 @@ class _Job:
                 if att.residual.size:
                     summary.max_abs_residual = max(summary.max_abs_residual,
                                                    float(np.abs(att.residual).max()))
+                _count_without_bases(summary, regions, x)
                 done += len(regions)
                 if progress is not None:
                     progress(done, inputs.n or None)
@@ -626,6 +631,30 @@ class _Job:
         finally:
             batches.close()
         summary.n_regions = done
+        _warn_without_bases(summary)
+
+
+#: Names of regions without bases listed in the warning.
+SHOWN_WITHOUT_BASES = 3
+
+
+def _count_without_bases(summary: ScoreSummary, regions: Sequence[Any], x: np.ndarray) -> None:
+    """Count (and name the first of) the regions of one batch with no A/C/G/T base."""
+    empty = np.flatnonzero(~x.any(axis=(1, 2)))
+    summary.n_without_bases += len(empty)
+    for i in empty[:SHOWN_WITHOUT_BASES - len(summary.without_bases)]:
+        region = regions[i]
+        summary.without_bases.append(region.name or f"{region.chrom}:{region.start}-"
+                                                     f"{region.end}")
+
+
+def _warn_without_bases(summary: ScoreSummary) -> None:
+    """One warning when regions had no A/C/G/T base (their scores are zero, not measured)."""
+    n = summary.n_without_bases
+    if n:
+        more = ", ..." if n > len(summary.without_bases) else ""
+        log.warning("%d of %d regions have no A, C, G or T (all N: %s%s); their scores are all "
+                    "zero", n, summary.n_regions, ", ".join(summary.without_bases), more)
 
 
 def _check_unique_tasks(asked: Sequence[int | str] | None, labels: Sequence[str]) -> None:

@@ -237,8 +237,8 @@ def open_fasta(path: str | os.PathLike):
     if os.path.getsize(path) == 0:
         raise InputError(f"{path}: empty FASTA file (no records)")
     try:
-        return pyfaidx.Fasta(path, as_raw=True, sequence_always_upper=False,
-                             build_index=True, rebuild=True)
+        fasta = pyfaidx.Fasta(path, as_raw=True, sequence_always_upper=False,
+                              build_index=True, rebuild=True)
     except pyfaidx.UnsupportedCompressionFormat:
         raise InputError(f"{path}: gzip-compressed FASTA is not supported; compress it with "
                          f"bgzip instead (gunzip {os.path.basename(path)}; bgzip "
@@ -257,6 +257,56 @@ def open_fasta(path: str | os.PathLike):
                          "use a copy of the FASTA in a writable directory") from None
     except ValueError as err:  # pyfaidx: duplicate key
         raise InputError(f"{path}: malformed FASTA: {err}") from None
+    if not str(path).endswith(".gz"):
+        try:
+            check_index(path, fasta.faidx.index)
+        except InputError:
+            fasta.close()
+            raise
+    return fasta
+
+
+#: Records of an index whose places in the FASTA are checked (all up to this count, else
+#: this many at each end).
+INDEX_CHECKS = 5000
+
+
+def check_index(path: str | os.PathLike, index: dict) -> None:
+    """InputError when the ``.fai`` index does not describe the FASTA ``path`` (a stale
+    index: the FASTA was changed after indexing and the index looks newer): every record's
+    header line must end where the index puts the record's first base, and nothing but line
+    ends may follow the last record.
+
+    Parameters
+    ----------
+    path : path-like
+        Plain (uncompressed) FASTA.
+    index : dict
+        ``name -> pyfaidx.IndexRecord`` (``offset``, ``bend``, ``prev_bend``), in file order.
+    """
+    items = list(index.items())
+    if len(items) > 2 * INDEX_CHECKS:
+        items = items[:INDEX_CHECKS] + items[-INDEX_CHECKS:]
+    size = os.path.getsize(path)
+    with open(path, "rb") as handle:
+        for name, rec in items:
+            handle.seek(rec.prev_bend)
+            header = handle.read(max(rec.offset - rec.prev_bend, 0)).strip(b"\r\n")
+            fields = header[1:].split() if header.startswith(b">") else []
+            if rec.offset > size or not fields or fields[0].decode(errors="replace") != name:
+                _stale_index(path, f"record {name!r} is not at byte {rec.offset}")
+        if items:
+            last = items[-1][1]
+            handle.seek(last.bend)
+            if handle.read(64).strip():
+                _stale_index(path, f"the FASTA goes on after the last indexed record "
+                             f"{items[-1][0]!r}")
+
+
+def _stale_index(path: str | os.PathLike, why: str) -> None:
+    raise InputError(f"{path}.fai: stale FASTA index ({why}: {path} changed after it was "
+                     f"indexed); delete {path}.fai (dnalift rebuilds it) or rebuild it with "
+                     f"`samtools faidx {path}`")
 
 
 def chrom_sizes(genome_path: str | os.PathLike) -> dict[str, int]:

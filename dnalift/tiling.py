@@ -27,7 +27,7 @@ import numpy as np
 
 from dnalift.errors import InputError
 from dnalift.fileio import open_atomic
-from dnalift.sequences import Region, check_input_file, sequence_codes
+from dnalift.sequences import Region, check_input_file, open_fasta, sequence_codes
 
 DEFAULT_MAX_N_FRACTION = 0.5
 #: Bases read at once when counting Ns (bounds memory on long chromosomes).
@@ -187,15 +187,9 @@ def tile_genome(fasta_path: str | os.PathLike, width: int, step: int, *,
         The file cannot be read as FASTA, a parameter is out of range, or no chromosome is
         selected.
     """
-    import pyfaidx
-
     check_parameters(width, step, max_n_fraction)
     path = check_input_file(fasta_path, "genome FASTA")
-    try:
-        fasta = pyfaidx.Fasta(path, as_raw=True, sequence_always_upper=False)
-    except (pyfaidx.FastaIndexingError, ValueError, OSError) as err:
-        raise InputError(f"{path}: cannot index FASTA: {err}") from None
-    with fasta:
+    with open_fasta(path) as fasta:
         chroms = select_chromosomes(list(fasta.keys()), include, exclude)
         if not chroms:
             raise InputError(f"{path}: no chromosome matches include={include!r} "

@@ -3,9 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import pytest
+
+
+@pytest.fixture(scope="session")
+def built_models() -> Callable[[str, Callable[[], Any]], Any]:
+    """Keras models built once per test session (per xdist worker) and shared by the test
+    modules: ``built_models(key, build)`` calls ``build()`` the first time ``key`` is asked
+    for. Tests must not change the models they get."""
+    built: dict[str, Any] = {}
+
+    def get(key: str, build: Callable[[], Any]) -> Any:
+        if key not in built:
+            built[key] = build()
+        return built[key]
+    return get
 
 
 @pytest.fixture

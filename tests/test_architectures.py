@@ -41,16 +41,10 @@ MATRIX = [pytest.param(case, mode, marks=_marks(case), id=f"{case.id}-{mode}")
           for case in zoo.CASES for mode in MODES]
 
 
-@pytest.fixture(scope="module")
-def models():
-    """Builds each architecture once per module: ``models(arch) -> keras.Model``."""
-    built: dict[str, keras.Model] = {}
-
-    def get(case: zoo.Case) -> keras.Model:
-        if case.arch not in built:
-            built[case.arch] = case.build()
-        return built[case.arch]
-    return get
+@pytest.fixture
+def models(built_models):
+    """Each architecture built once per session: ``models(case) -> keras.Model``."""
+    return lambda case: built_models(case.arch, case.build)
 
 
 def _inputs(length: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -55,12 +55,14 @@ def test_cli_score_fasta_equals_library(small_fasta, tmp_path):
         attrs = scorefile.read_attrs(c)
         assert attrs["seed"] == 3 and attrs["command_line"].startswith("dnalift")
     assert (tmp_path / "c.bw").stat().st_size > 0
-    # rerun with the same parameters: no-op with one log line
+    # rerun with the same parameters: no-op, the job's announcement and one log line
     stamp = (tmp_path / "c.h5").stat().st_mtime_ns
     res = run("score", "--model", MODEL, "--fasta", small_fasta, "--output", tmp_path / "c.h5",
               "--shuffles", K, "--seed", 3)
-    assert res.exit_code == 0 and "already exists" in res.stderr
-    assert len(res.stderr.strip().splitlines()) == 1
+    assert res.exit_code == 0
+    announced, reused = res.stderr.strip().splitlines()
+    assert announced.startswith(f"dnalift: scoring 5 regions of {small_fasta} with {MODEL}: ")
+    assert "already exists" in reused
     assert (tmp_path / "c.h5").stat().st_mtime_ns == stamp
 
 
@@ -269,7 +271,9 @@ def test_unsupported_layer_error_names_the_model_file(small_fasta, tmp_path):
     model.save(path)
     res = run("score", "--model", path, "--fasta", small_fasta, "--output", tmp_path / "o.h5")
     assert res.exit_code == 2
-    assert res.stderr.startswith(f"dnalift: error: {path}: ") and "LSTM" in res.stderr
+    announced, error = res.stderr.splitlines()  # the job's announcement, then the error
+    assert announced.startswith("dnalift: scoring 5 regions of ")
+    assert error.startswith(f"dnalift: error: {path}: ") and "LSTM" in error
 
 
 def test_merge_reuses_only_its_own_merge(genome, tmp_path):
@@ -358,12 +362,13 @@ def test_progress_log_lines_when_not_a_terminal():
     stream = io.StringIO()
     p = Progress("scoring", stream=stream, interval=30, clock=lambda: now[0])
     now[0] = 10.0
-    p(100, 1000)  # before the interval: silent
+    p(100, 1000)  # the first batch is always reported; no rate after it yet
     now[0] = 40.0
-    p(400, 1000)  # 10 regions/s, 600 left -> 60 s
+    p(400, 1000)  # 10 regions/s since the first batch, 600 left -> 60 s
     now[0] = 100.0
     p(1000, 1000)  # the end is always reported
     assert stream.getvalue().splitlines() == [
+        "scoring: 100/1000 regions (10.0%), 10.0 regions/s, ETA ?",
         "scoring: 400/1000 regions (40.0%), 10.0 regions/s, ETA 0:01:00",
         "scoring: 1000/1000 regions (100.0%), 10.0 regions/s, ETA 0:00:00"]
     assert format_eta(3725) == "1:02:05"

@@ -23,7 +23,36 @@ def test_atomic_output_and_check_output_path(tmp_path):
     blocker.write_text("")
     with pytest.raises(InputError, match="not a directory"):
         fileio.check_output_path(blocker / "out.h5")
-    assert fileio.check_output_path(tmp_path / "new" / "out.h5").parent.is_dir()
+    # checking creates nothing; the first file written creates the missing directories
+    assert fileio.check_output_path(tmp_path / "new" / "deep" / "out.h5").name == "out.h5"
+    assert not (tmp_path / "new").exists()
+    with fileio.atomic_output(tmp_path / "new" / "deep" / "out.h5") as tmp:
+        tmp.write_text("x")
+    assert (tmp_path / "new" / "deep" / "out.h5").read_text() == "x"
+
+
+def test_failed_job_removes_the_directories_it_created(tmp_path):
+    """A tracked job that fails: its temporary file and the directories made for it go."""
+    registry = fileio.OutputRegistry()
+    with fileio.track_outputs(registry):
+        made = fileio.make_parents(tmp_path / "a" / "b" / "o.tsv")
+        kept = fileio.make_parents(tmp_path / "a" / "b" / "p.tsv")
+        with pytest.raises(ValueError):
+            with fileio.atomic_output(tmp_path / "a" / "b" / "o.tsv") as tmp:
+                tmp.write_text("half")
+                raise ValueError
+    assert (made, kept) == ([tmp_path / "a", tmp_path / "a" / "b"], [])
+    registry.remove_all()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_messages_show_final_names_not_temporary_ones():
+    pid = os.getpid()
+    text = (f"[Errno 2] No such file or directory: 'nodir/.h.tsv.{pid}.tmp'; "
+            f"/a/.o.h5.12.tmp.h5 and .r.7.tmp.d")
+    assert fileio.public_names(text) == ("[Errno 2] No such file or directory: 'nodir/h.tsv'; "
+                                         "/a/o.h5 and r")
+    assert fileio.public_names("keep .hidden and a.b.12.tmp") == "keep .hidden and a.b.12.tmp"
 
 
 def test_temp_name_convention(tmp_path):

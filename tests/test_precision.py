@@ -22,16 +22,10 @@ import zoo  # noqa: E402
 TOL = 1e-5
 
 
-@pytest.fixture(scope="module")
-def models():
-    """Each architecture built once per module: ``models(arch, build) -> keras.Model``."""
-    built: dict[str, keras.Model] = {}
-
-    def get(arch, build):
-        if arch not in built:
-            built[arch] = build()
-        return built[arch]
-    return get
+@pytest.fixture
+def models(built_models):
+    """Each architecture built once per session: ``models(arch, build) -> keras.Model``."""
+    return built_models
 
 
 @pytest.mark.parametrize("case", [c for c in zoo.CASES if c.needs is None], ids=lambda c: c.id)

@@ -40,11 +40,12 @@ def test_terminal_bar_from_the_caller():
                  bar=lambda *a: bars.append(_Bar(*a)) or bars[-1])
     now[0] = 2.0
     p(10, 30)
+    now[0] = 4.0
     p(30, 30)
     p.close()
     (bar,) = bars
     assert (bar.total, bar.label, bar.steps) == (30, "scoring", [10, 20, "closed"])
-    assert bar.rate_text() == "15.0 regions/s"
+    assert bar.rate_text() == "10.0 regions/s"  # since the first batch: 20 regions in 2 s
 
 
 def test_no_bar_on_a_terminal_without_factory_gives_log_lines():
@@ -55,6 +56,24 @@ def test_no_bar_on_a_terminal_without_factory_gives_log_lines():
     now[0] = 1.0
     p(5, 5)
     assert stream.getvalue() == "scoring: 5/5 regions (100.0%), 5.0 regions/s, ETA 0:00:00\n"
+
+
+def test_first_line_after_the_first_batch_and_eta_without_warm_up():
+    """The first batch (model load, compile, warm-up: 60 s here) is reported at once, but is
+    not a rate: the ETA counts from its end (90 regions in 30 s -> 3/s, 10 left -> 3 s)."""
+    from dnalift.progress import Progress
+    stream = io.StringIO()
+    now = [0.0]
+    p = Progress("scoring", stream=stream, interval=30.0, clock=lambda: now[0])
+    now[0] = 60.0
+    p(10, 110)
+    assert stream.getvalue() == "scoring: 10/110 regions (9.1%), 0.2 regions/s, ETA ?\n"
+    now[0] = 61.0
+    p(20, 110)  # within the interval: no line
+    now[0] = 90.0
+    p(100, 110)
+    assert stream.getvalue().splitlines()[1:] == [
+        "scoring: 100/110 regions (90.9%), 3.0 regions/s, ETA 0:00:03"]
 
 
 def test_library_imports_neither_click_nor_the_simulated_task():

@@ -13,12 +13,13 @@ determinism is switched on, so the same seed gives the same weights on the same 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -132,6 +133,19 @@ def model_files(outdir: str | os.PathLike, stem: str = "model") -> list[Path]:
             + [Path(outdir) / f"{stem}.metrics.json"])
 
 
+@contextlib.contextmanager
+def _no_legacy_hdf5_warning() -> Iterator[None]:
+    """Keras' absl warning that ``.h5`` is a legacy format, silenced: the ``.h5`` file is
+    written on purpose (for Keras 2 / tf.keras readers), next to the ``.keras`` file."""
+    from absl import logging as absl_logging
+    level = absl_logging.get_verbosity()
+    absl_logging.set_verbosity(absl_logging.ERROR)
+    try:
+        yield
+    finally:
+        absl_logging.set_verbosity(level)
+
+
 def save_model(model, outdir: str | os.PathLike, tasks: Sequence[str], metrics: dict,
                stem: str = "model") -> dict[str, Path]:
     """Save ``<stem>.h5`` and ``<stem>.keras`` (uncompiled: weights and architecture only),
@@ -148,7 +162,7 @@ def save_model(model, outdir: str | os.PathLike, tasks: Sequence[str], metrics: 
     checksums = {}
     for ext in (".h5", ".keras"):
         path = outdir / f"{stem}{ext}"
-        with atomic_output(path, keep_suffix=True) as tmp:
+        with atomic_output(path, keep_suffix=True) as tmp, _no_legacy_hdf5_warning():
             bare.save(tmp)
         sidecar = Path(f"{path}.tasks.txt")
         write_text(sidecar, "".join(f"{t}\n" for t in tasks))

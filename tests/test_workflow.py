@@ -191,12 +191,22 @@ rule all:
     assert "--shard 2/2 --output out/dnalift/genome/shards/shard2-of-2.h5" in res.stdout
 
 
-def test_slurm_profile_submits_gpu_shard_jobs(tmp_path):
-    """The profile parses and the SLURM plugin turns it into the expected sbatch call
-    (a fake sbatch on PATH records the call and refuses the job)."""
+SHARD_RESOURCES = {"threads": 4, "mem_mb": 16000, "runtime": 240, "gpu": 1}
+
+
+@pytest.mark.parametrize("cluster, expected, absent", [
+    ({"gpu_partition": "gpu", "cpu_partition": "cpu"},
+     ("-p gpu", "--gpus=1", "--mem 16000", "-t 240", "--cpus-per-task=4"), ()),
+    ({"gpus": False, "gpu_partition": "gpu", "cpu_partition": "cpu"},
+     ("-p cpu", "--mem 16000", "-t 240", "--cpus-per-task=4"), ("--gpus", "-p gpu")),
+], ids=["gpu-cluster", "cpu-only-cluster"])
+def test_slurm_profile_submits_shard_jobs(tmp_path, cluster, expected, absent):
+    """The profile parses and the SLURM plugin turns the config's `resources` and
+    `cluster` keys into the expected sbatch call (a fake sbatch on PATH records the call
+    and refuses the job); `cluster.gpus: false` drops the GPU request of a GPU config."""
     profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
-    assert profile["executor"] == "slurm"
-    assert profile["set-resources"]["score_shard"]["gpu"] == 1
+    assert profile["executor"] == "slurm" and profile["slurm-status-command"] == "squeue"
+    assert "set-resources" not in profile  # what jobs request lives in the config
     bindir = tmp_path / "bin"
     bindir.mkdir()
     log = tmp_path / "sbatch.log"
@@ -211,7 +221,9 @@ def test_slurm_profile_submits_gpu_shard_jobs(tmp_path):
     synthetic_genome(work / "genome.fa")
     (work / "genome.fa.fai").write_text("")  # existing and newer: no faidx job
     regions.write_text("chr1\t0\t200\n")
-    cfg = write_config(tmp_path / "cfg.yaml", genome_config(work, shards=2))
+    config = {**genome_config(work, shards=2), "cluster": cluster,
+              "resources": {"score": SHARD_RESOURCES}}
+    cfg = write_config(tmp_path / "cfg.yaml", config)
     env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"}
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE),
            "--directory", str(work), "--profile", str(REPO / "profiles" / "slurm"),
@@ -222,9 +234,33 @@ def test_slurm_profile_submits_gpu_shard_jobs(tmp_path):
     assert res.returncode != 0  # the fake sbatch refused the job
     call = log.read_text()
     assert "--comment rule_score_shard" in call
-    for flag in ("-p gpu", "--gpus=1", "--mem 16000", "-t 240", "--cpus-per-task=4"):
+    for flag in expected:
         assert f" {flag} " in f" {call} ", (flag, call)
+    for flag in absent:
+        assert flag not in call, (flag, call)
     assert "--target-jobs 'score_shard:shard=2'" in call
+
+
+@pytest.mark.parametrize("gpus", [True, False])
+def test_dry_run_shows_what_each_job_requests(tmp_path, gpus):
+    """`snakemake -n` prints every job's resources: a shard asks for one GPU in the GPU
+    partition, or for none in the CPU partition when cluster.gpus is false."""
+    synthetic_genome(tmp_path / "genome.fa")
+    config = {**genome_config(tmp_path, shards=2), "resources": {"score": SHARD_RESOURCES},
+              "cluster": {"gpus": gpus, "gpu_partition": "gpu", "cpu_partition": "cpu"}}
+    cfg = write_config(tmp_path / "cfg.yaml", config)
+    res = snakemake(tmp_path, "-n", "--configfile", str(cfg))
+    shard = res.stdout[res.stdout.index("rule score_shard:"):]
+    shard = shard[:shard.index("\n\n")]
+    line = next(l for l in shard.splitlines() if "resources:" in l)
+    assert "mem_mb=16000" in line and "runtime=240" in line, line
+    if gpus:
+        assert "gpu=1" in line and "slurm_partition=gpu" in line, line
+    else:
+        assert "gpu=" not in line and "slurm_partition=cpu" in line, line
+    tile = res.stdout[res.stdout.index("rule tile:"):]
+    tile = next(l for l in tile.splitlines() if "resources:" in l)
+    assert "slurm_partition=cpu" in tile and "gpu=" not in tile, tile
 
 
 # --------------------------------------------------------------------------- end to end

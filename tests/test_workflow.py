@@ -364,10 +364,14 @@ def test_genome_shards_killed_resumed_and_merged_equal_unsharded(tmp_path):
 # --------------------------------------------------------------------------- plain SLURM script
 
 def _fake_tools(bindir: Path, log: Path) -> dict[str, str]:
-    """Fake sbatch (records its arguments, prints job id 77) and dnalift (records them)."""
+    """Fake sbatch (records its arguments, prints job id 77) and dnalift (records them);
+    both append the partition / GPU / thread variables they see to ``log``.env."""
     bindir.mkdir()
+    seen = ("SBATCH_PARTITION=$SBATCH_PARTITION SBATCH_GPUS=$SBATCH_GPUS "
+            "TF_NUM_INTRAOP_THREADS=$TF_NUM_INTRAOP_THREADS OMP_NUM_THREADS=$OMP_NUM_THREADS")
     for tool, reply in (("sbatch", "echo 77"), ("dnalift", "true")):
-        (bindir / tool).write_text(f'#!/bin/sh\necho "{tool} $*" >> {log}\n{reply}\n')
+        (bindir / tool).write_text(f'#!/bin/sh\necho "{tool} $*" >> {log}\n'
+                                   f'echo "{tool} {seen}" >> {log}.env\n{reply}\n')
         (bindir / tool).chmod(0o755)
     return {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"}
 
@@ -376,25 +380,44 @@ def test_slurm_array_script_submits_missing_shards_then_merge(tmp_path):
     script = str(REPO / "scripts" / "slurm_array.sh")
     log = tmp_path / "calls.log"
     env = _fake_tools(tmp_path / "bin", log)
-    for name in ("m.h5", "r.bed", "g.fa"):
+    for name in ("m.h5", "r.bed"):
         (tmp_path / name).write_text("x")
+    (tmp_path / "g.fa").write_text(">chr1\nACGTACGTAC\n")
     out = tmp_path / "out"
     args = [script, "submit", "3", str(tmp_path / "m.h5"), str(tmp_path / "r.bed"),
             str(tmp_path / "g.fa"), str(out), "--shuffles", "5"]
 
-    def submit() -> list[str]:
+    def submit(**variables: str) -> list[str]:
         log.unlink(missing_ok=True)
-        subprocess.run(args, check=True, env=env, capture_output=True, timeout=60)
+        subprocess.run(args, check=True, env={**env, **variables}, capture_output=True,
+                       timeout=60)
         return log.read_text().splitlines()
 
     array, merge = submit()
-    assert array == (f"sbatch --parsable --array=1,2,3 --output={out}/logs/shard-%A_%a.log "
+    assert (tmp_path / "g.fa.fai").read_text() == "chr1\t10\t6\t10\t11\n"  # indexed once
+    assert array == (f"sbatch --parsable --array=1,2,3 --cpus-per-task=4 --mem=16G "
+                     f"--time=04:00:00 --gpus=1 --output={out}/logs/shard-%A_%a.log "
                      f"{script} shard 3 {tmp_path}/m.h5 {tmp_path}/r.bed {tmp_path}/g.fa {out} "
                      "--shuffles 5")
     shards = [f"{out}/shards/shard{i}-of-3.h5" for i in (1, 2, 3)]
-    assert merge.startswith("sbatch --parsable --dependency=afterok:77 --job-name=dnalift-merge")
+    assert merge.startswith("sbatch --parsable --dependency=afterok:77 --kill-on-invalid-dep=yes"
+                            " --job-name=dnalift-merge --cpus-per-task=1 --mem=16G"
+                            " --time=01:00:00 --output="), merge
     assert merge.endswith(f"--wrap=dnalift merge {' '.join(shards)} --output {out}/scores.h5 "
                           f"--bigwig {out}/scores.bw ")
+
+    # a CPU-only cluster and smaller nodes: no --gpus; SBATCH_PARTITION=gpu reaches the
+    # shard tasks but not the merge job, which has its own partition
+    array, merge = submit(DNALIFT_GPUS="0", DNALIFT_CPUS="2", DNALIFT_MEM="3G",
+                          DNALIFT_TIME="0:10:00", DNALIFT_MERGE_PARTITION="short",
+                          SBATCH_PARTITION="gpu")
+    assert "--gpus" not in array and " --cpus-per-task=2 --mem=3G --time=0:10:00 " in array
+    assert " --partition=short " in merge and "--gpus" not in merge
+    seen = (tmp_path / "calls.log.env").read_text().splitlines()[-2:]
+    assert seen[0].startswith("sbatch SBATCH_PARTITION=gpu ")  # the array
+    assert seen[1].startswith("sbatch SBATCH_PARTITION= SBATCH_GPUS= ")  # the merge
+    with pytest.raises(subprocess.CalledProcessError):
+        submit(DNALIFT_GPUS="one")
 
     # resume: shards 1 and 3 are finished, only task 2 is submitted
     Path(shards[0]).write_text("done")
@@ -405,13 +428,15 @@ def test_slurm_array_script_submits_missing_shards_then_merge(tmp_path):
     (merge,) = submit()  # all finished: only the merge, without dependency
     assert "--dependency" not in merge and "--wrap=dnalift merge" in merge
 
-    # what one array task runs
+    # what one array task runs, with TensorFlow's threads capped to the task's CPUs
     log.unlink()
     subprocess.run([script, "shard", *args[2:]], check=True, timeout=60,
-                   env={**env, "SLURM_ARRAY_TASK_ID": "2"})
+                   env={**env, "SLURM_ARRAY_TASK_ID": "2", "SLURM_CPUS_PER_TASK": "3"})
     assert log.read_text() == (
         f"dnalift score --model {tmp_path}/m.h5 --bed {tmp_path}/r.bed --genome "
         f"{tmp_path}/g.fa --shard 2/3 --output {out}/shards/shard2-of-3.h5 --shuffles 5\n")
+    assert (tmp_path / "calls.log.env").read_text().splitlines()[-1].endswith(
+        "TF_NUM_INTRAOP_THREADS=3 OMP_NUM_THREADS=3")
 
 
 @pytest.mark.skipif(not (shutil.which("modisco") and shutil.which("finemo")),

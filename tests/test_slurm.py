@@ -222,23 +222,26 @@ def test_array_script_as_documented_equals_unsharded(tmp_path, unsharded):
 
 
 def test_array_task_killed_by_its_time_limit_then_resubmitted(tmp_path, unsharded):
-    """Shard tasks that outlive --time (1 minute): SLURM kills them (TIMEOUT), they leave
-    no shard and no temporary file, and the merge job is removed (--kill-on-invalid-dep)
-    instead of pending forever. Submitting again with a longer limit (and, to keep the test
-    short, the usual 2 references) finishes with the unsharded run's scores: nothing of
-    the killed run is in the way."""
+    """Shard tasks that outlive --time (1 minute), stopped in the middle of writing: SLURM
+    kills them (TIMEOUT; SIGCONT + SIGTERM, then SIGKILL), they leave no shard and no
+    temporary file, and the merge job is removed (--kill-on-invalid-dep) instead of pending
+    forever. The same submit command, run again, finishes with the unsharded run's scores:
+    nothing of the killed run is in the way."""
     synthetic_genome(tmp_path / "genome.fa")
     shutil.copy(unsharded / "w.bed", tmp_path / "w.bed")
     out = tmp_path / "out"
-    slow = ["--shuffles", "20000", "--seed", "3"]  # ~8 min of work per shard, 2.6 GB
-    ids = job_ids(submit_array(tmp_path, out, *slow, DNALIFT_TIME="1"))
+    # each task stops itself (SIGSTOP) after writing its first batch to its temporary file:
+    # a job that outlives its limit whatever the machine's speed
+    ids = job_ids(submit_array(tmp_path, out, *SCORE_OPTIONS, DNALIFT_TIME="1",
+                               DNALIFT_FAULT="write@0:SIGSTOP"))
     assert wait_finished(ids["array"], 240) == ["TIMEOUT", "TIMEOUT"]
     merge = wait_finished(ids["merge"], 120)
     assert merge == ["CANCELLED"], merge
     assert not list((out / "shards").iterdir()) and not leftovers(out)
     logs = "".join(p.read_text() for p in (out / "logs").glob("shard-*.log"))
-    assert "DUE TO TIME LIMIT" in logs
-    ids = job_ids(submit_array(tmp_path, out, *SCORE_OPTIONS, DNALIFT_TIME="10"))
+    assert logs.count("DUE TO TIME LIMIT") == 2
+    assert logs.count("dnalift: interrupted by SIGTERM; no output written") == 2
+    ids = job_ids(submit_array(tmp_path, out, *SCORE_OPTIONS, DNALIFT_TIME="1"))
     assert wait_finished(ids["array"], 600) == ["COMPLETED", "COMPLETED"]
     assert wait_finished(ids["merge"], 300) == ["COMPLETED"]
     assert_equals_unsharded(out / "scores.h5", unsharded)

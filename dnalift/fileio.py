@@ -26,6 +26,7 @@ import hashlib
 import os
 import re
 import shutil
+import signal
 import threading
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence, Union
@@ -86,6 +87,16 @@ class OutputRegistry:
         self.committed: list[Path] = []
         self.created_dirs: list[Path] = []
         self.locks: dict[Path, Path] = {}  # output -> its lock file (dnalift.locks)
+        self.children: set[int] = set()  # process groups of tools the job runs
+
+    def add_child(self, pgid: int) -> None:
+        """Record a child tool's process group (sent SIGTERM by :meth:`remove_all`)."""
+        with self.lock:
+            self.children.add(pgid)
+
+    def drop_child(self, pgid: int) -> None:
+        with self.lock:
+            self.children.discard(pgid)
 
     def add_lock(self, output: Path, lock: Path) -> None:
         """Record the lock file this job holds for ``output`` (removed by :meth:`remove_all`)."""
@@ -123,9 +134,14 @@ class OutputRegistry:
             self.committed.append(Path(path))
 
     def remove_all(self) -> list[Path]:
-        """Delete every registered temporary file and every committed output; return the
-        committed outputs that were deleted. Call with :attr:`lock` held to keep it final."""
+        """Stop the child tools still running (SIGTERM to their process groups), delete
+        every registered temporary file and every committed output; return the committed
+        outputs that were deleted. Call with :attr:`lock` held to keep it final."""
         with self.lock:
+            for pgid in self.children:
+                with contextlib.suppress(OSError):
+                    os.killpg(pgid, signal.SIGTERM)
+            self.children.clear()
             for tmp in list(self.temps):
                 _remove(tmp)
             removed = []

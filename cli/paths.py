@@ -1,6 +1,9 @@
 """The files a command reads and the files it writes, declared once per command and checked
 before any work: an output that is the same file as an input or as another output is refused
 (:func:`dnalift.fileio.check_distinct`, exit status 2 through the group's error handling).
+Then the command holds the lock of each output while it runs (:mod:`dnalift.locks`): a second
+job for the same output, on this machine or another node sharing the file system, is refused
+(exit status 2) while the first lives.
 
 Usage, directly above the command function (below the ``click`` decorators)::
 
@@ -21,7 +24,8 @@ from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 import click
 
-from dnalift.fileio import PathArg, check_distinct
+from dnalift import locks
+from dnalift.fileio import PathArg, check_distinct, labelled_paths
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -88,6 +92,10 @@ def files(*, reads: Sequence[str] = (), writes: Sequence[str] = (),
                 inputs.update(more_inputs)
                 outputs.update(more_outputs)
             check_distinct(inputs, outputs)
-            return func(**params)
+            with locks.hold([path for _, path in labelled_paths(outputs)]) as taken_over:
+                for path, holder in taken_over:
+                    click.echo(f"dnalift: took over the lock of {path} from {holder.describe()}"
+                               " (no longer running)", err=True)
+                return func(**params)
         return checked  # type: ignore[return-value]
     return decorate

@@ -18,20 +18,23 @@ finemo, memelite).
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import shutil
+import signal
 import subprocess
-import tempfile
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import h5py
 import numpy as np
 import pandas as pd
 
 from dnalift.errors import DnaliftError, InputError
-from dnalift.fileio import atomic_output, make_parents
+from dnalift.fileio import active_registry, atomic_output, make_parents, temp_directory
 from dnalift.meme import Motif
 from dnalift.motifmatch import best_alignment, best_matches, compare
 from dnalift.scorefile import task_view
@@ -58,19 +61,56 @@ def require_tool(command: str) -> str:
     return path
 
 
+#: prctl(2) option: the signal a process gets when its parent dies (Linux).
+PR_SET_PDEATHSIG = 1
+
+
+def _child_setup() -> Callable[[], None]:
+    """``preexec_fn`` of a tool's process: no blocked signals (the command line blocks
+    SIGTERM/SIGINT/SIGHUP in its main thread, and a blocked mask survives exec: the tool
+    would ignore scancel), and on Linux SIGTERM when dnalift dies, even by SIGKILL (libc is
+    loaded here, in the parent; the child only calls prctl)."""
+    libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+    def setup() -> None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, [])
+        if libc is not None:
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    return setup
+
+
 def run_tool(args: Sequence[str], log: str | os.PathLike | None = None) -> None:
     """Run ``args`` (the first is looked up with :func:`require_tool`); output to ``log``
     (appended) or discarded. A failure raises :class:`DnaliftError` with the command and
-    the last line it printed."""
+    the last line it printed.
+
+    The tool runs in a process group of its own that dies with dnalift: on a signal
+    (``scancel``, Ctrl-C) the job's clean-up sends SIGTERM to the whole group (the tool's
+    own workers included), on an exception here too, and if dnalift is killed outright
+    (SIGKILL) the kernel sends the tool SIGTERM (Linux), so no orphan runs on."""
     cmd = [require_tool(args[0]), *map(str, args[1:])]
-    res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True, preexec_fn=_child_setup())
+    registry = active_registry()
+    if registry is not None:
+        registry.add_child(proc.pid)
+    try:
+        stdout, _ = proc.communicate()
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait()
+        raise
+    finally:
+        if registry is not None:
+            registry.drop_child(proc.pid)
     if log is not None:
         with open(log, "a", encoding="utf-8") as handle:
-            handle.write(f"$ {' '.join(map(str, args))}\n{res.stdout}")
-    if res.returncode != 0:
-        last = (res.stdout.strip().splitlines() or ["(no output)"])[-1]
+            handle.write(f"$ {' '.join(map(str, args))}\n{stdout}")
+    if proc.returncode != 0:
+        last = (stdout.strip().splitlines() or ["(no output)"])[-1]
         raise DnaliftError(f"{args[0]} {args[1] if len(args) > 1 else ''} failed "
-                           f"(exit {res.returncode}): {last}")
+                           f"(exit {proc.returncode}): {last}")
 
 
 # --------------------------------------------------------------------------- inputs
@@ -300,8 +340,7 @@ def run_modisco(score_h5: str | os.PathLike, task: str | int | None,
         length = sf.length
     out = check_output_path(output)
     make_parents(out)
-    with tempfile.TemporaryDirectory(dir=out.parent) as tmpdir, \
-            atomic_output(out, keep_suffix=True) as tmp:
+    with temp_directory(out) as tmpdir, atomic_output(out, keep_suffix=True) as tmp:
         linked = task_view(score_h5, task, Path(tmpdir) / "task.h5")
         run_tool(["modisco", "motifs", "-i", linked, "-n", max_seqlets,
                   "-w", window or length, "-o", tmp], log)

@@ -26,6 +26,7 @@ import hashlib
 import os
 import re
 import shutil
+import signal
 import threading
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence, Union
@@ -85,6 +86,31 @@ class OutputRegistry:
         self.temps: set[Path] = set()
         self.committed: list[Path] = []
         self.created_dirs: list[Path] = []
+        self.locks: dict[Path, Path] = {}  # output -> its lock file (dnalift.locks)
+        self.children: set[int] = set()  # process groups of tools the job runs
+
+    def add_child(self, pgid: int) -> None:
+        """Record a child tool's process group (sent SIGTERM by :meth:`remove_all`)."""
+        with self.lock:
+            self.children.add(pgid)
+
+    def drop_child(self, pgid: int) -> None:
+        with self.lock:
+            self.children.discard(pgid)
+
+    def add_lock(self, output: Path, lock: Path) -> None:
+        """Record the lock file this job holds for ``output`` (removed by :meth:`remove_all`)."""
+        with self.lock:
+            self.locks[Path(os.path.abspath(output))] = Path(lock)
+
+    def drop_lock(self, lock: Path) -> None:
+        with self.lock:
+            self.locks = {o: k for o, k in self.locks.items() if k != Path(lock)}
+
+    def holds_lock(self, output: str | os.PathLike) -> bool:
+        """Whether this job holds the lock of ``output`` (see dnalift.locks)."""
+        with self.lock:
+            return Path(os.path.abspath(output)) in self.locks
 
     def add_dirs(self, dirs: Sequence[Path]) -> None:
         """Record directories this job created (removed by :meth:`remove_all` if empty)."""
@@ -108,9 +134,14 @@ class OutputRegistry:
             self.committed.append(Path(path))
 
     def remove_all(self) -> list[Path]:
-        """Delete every registered temporary file and every committed output; return the
-        committed outputs that were deleted. Call with :attr:`lock` held to keep it final."""
+        """Stop the child tools still running (SIGTERM to their process groups), delete
+        every registered temporary file and every committed output; return the committed
+        outputs that were deleted. Call with :attr:`lock` held to keep it final."""
         with self.lock:
+            for pgid in self.children:
+                with contextlib.suppress(OSError):
+                    os.killpg(pgid, signal.SIGTERM)
+            self.children.clear()
             for tmp in list(self.temps):
                 _remove(tmp)
             removed = []
@@ -118,9 +149,13 @@ class OutputRegistry:
                 with contextlib.suppress(OSError):
                     path.unlink()
                     removed.append(path)
+            for lock in self.locks.values():
+                with contextlib.suppress(OSError):
+                    lock.unlink()
             for directory in reversed(self.created_dirs):  # deepest first
                 with contextlib.suppress(OSError):
                     directory.rmdir()
+            self.locks.clear()
             self.temps.clear()
             self.committed.clear()
             self.created_dirs.clear()
@@ -145,8 +180,12 @@ def track_outputs(registry: OutputRegistry) -> Iterator[OutputRegistry]:
         _REGISTRY.remove(registry)
 
 
-def _active() -> OutputRegistry | None:
+def active_registry() -> OutputRegistry | None:
+    """The registry of the running command-line job (None in library use)."""
     return _REGISTRY[-1] if _REGISTRY else None
+
+
+_active = active_registry
 
 
 def _remove(path: Path) -> None:
@@ -174,8 +213,12 @@ def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
 
     Matches ``.NAME.PID.tmp`` and ``.NAME.PID.tmp.EXT`` (files, or scratch directories of
     :func:`temp_directory`) next to ``path`` whose PID is not a running process on this
-    machine (nor this process); returns the removed paths.
+    machine (nor this process); returns the removed paths. When this job holds the lock
+    of ``path`` (:mod:`dnalift.locks`), every other process's temporary file is stale,
+    whatever its PID: a live writer, on any host, would hold the lock.
     """
+    registry = _active()
+    locked = registry is not None and registry.holds_lock(path)
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
     pattern = re.compile(re.escape(f".{path.name}.") + r"(\d+)" + re.escape(TEMP_SUFFIX) +
@@ -184,7 +227,8 @@ def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
     with contextlib.suppress(OSError):
         for entry in parent.iterdir():
             m = pattern.fullmatch(entry.name)
-            if not m or int(m.group(1)) == os.getpid() or pid_alive(int(m.group(1))):
+            if not m or int(m.group(1)) == os.getpid() or (
+                    not locked and pid_alive(int(m.group(1)))):
                 continue
             _remove(entry)
             if not entry.exists():
@@ -364,7 +408,7 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     return file_identity(a) == file_identity(b)
 
 
-def _labelled(paths: Mapping[str, PathArg]) -> list[tuple[str, str]]:
+def labelled_paths(paths: Mapping[str, PathArg]) -> list[tuple[str, str]]:
     """``(label, path)`` pairs of a ``label -> path(s)`` mapping, ``None`` values skipped."""
     pairs = []
     for label, value in paths.items():
@@ -389,9 +433,9 @@ def check_distinct(inputs: Mapping[str, PathArg], outputs: Mapping[str, PathArg]
     ``check_distinct({"--fasta": "a.fa"}, {"--bigwig": "a.fa"})`` raises ``--bigwig a.fa
     is the same file as --fasta a.fa; refusing to overwrite an input``.
     """
-    read = [(label, path, file_identity(path)) for label, path in _labelled(inputs)]
+    read = [(label, path, file_identity(path)) for label, path in labelled_paths(inputs)]
     written: list[tuple[str, str, tuple]] = []
-    for label, path in _labelled(outputs):
+    for label, path in labelled_paths(outputs):
         key = file_identity(path)
         for other, other_path, other_key in read:
             if key == other_key:
@@ -416,4 +460,5 @@ def file_sha256(path: str | os.PathLike, block: int = 1 << 20) -> str:
 __all__ = ["OutputRegistry", "track_outputs", "remove_stale_temps", "temp_directory",
            "AtomicPath", "atomic_output", "open_atomic", "write_text", "temp_path",
            "check_output_path", "make_parents", "output_problem", "public_names", "file_sha256", "file_identity",
-           "same_file", "check_distinct", "pid_alive"]
+           "same_file", "check_distinct", "pid_alive", "active_registry",
+           "labelled_paths"]

@@ -4,7 +4,12 @@ file), plus the memelite method where it is installed."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import h5py
@@ -177,3 +182,63 @@ def test_pattern_and_track_pngs(small_scores, tmp_path):
     assert "1 hits" in res.output
     png = (tmp_path / "track.png").read_bytes()
     assert png.startswith(PNG_MAGIC) and len(png) > 10_000
+
+
+# --------------------------------------------------------------------------- child tools
+
+FAKE_TOOL = """#!{python}
+import os, subprocess, sys, time
+worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+open({pids!r}, "w").write(f"{{os.getpid()}} {{worker.pid}}")
+time.sleep(120)
+"""
+
+
+def _gone(pid: int) -> bool:
+    """No such process, or a zombie waiting to be reaped."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc")
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
+def test_child_tools_die_with_dnalift(small_scores, tmp_path, signum):
+    """`dnalift discover modisco` killed while its tool runs (here a stand-in `modisco` on
+    PATH that starts a worker process): the tool and its worker end within seconds, so an
+    scancel leaves no orphan; on SIGTERM/SIGINT the one line, exit 128+N, no temporary
+    directory; on SIGKILL the kernel's parent-death signal stops the tool."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    pids = tmp_path / "pids"
+    tool = bindir / "modisco"
+    tool.write_text(FAKE_TOOL.format(python=sys.executable, pids=str(pids)))
+    tool.chmod(0o755)
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"}
+    job = subprocess.Popen([sys.executable, "-m", "dnalift.cli.process", "discover", "modisco",
+                            "--h5", str(small_scores), "--task", "tal",
+                            "--output", str(out / "m.h5")],
+                           stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 120
+    while not (pids.exists() and len(pids.read_text().split()) == 2):
+        assert time.monotonic() < deadline and job.poll() is None, job.stderr.read()
+        time.sleep(0.05)
+    tool_pid, worker_pid = map(int, pids.read_text().split())
+    os.kill(job.pid, signum)
+    code = job.wait(timeout=30)
+    start = time.monotonic()
+    while not _gone(tool_pid) or (signum != signal.SIGKILL and not _gone(worker_pid)):
+        assert time.monotonic() - start < 10, "the tool outlived dnalift"
+        time.sleep(0.05)
+    if signum == signal.SIGKILL:
+        assert code == -signal.SIGKILL
+        with contextlib.suppress(ProcessLookupError):  # a worker the tool did not stop
+            os.kill(worker_pid, signal.SIGKILL)
+    else:
+        assert code == 128 + signum
+        assert job.stderr.read().strip().splitlines()[-1] == (
+            f"dnalift: interrupted by {signal.Signals(signum).name}; no output written")
+        assert list(out.iterdir()) == []  # no task view, no temporary results file

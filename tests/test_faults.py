@@ -199,13 +199,18 @@ def test_sigkill_then_rerun(point, fasta, tmp_path):
     _record(f"{point} SIGKILL", "killed")
     rerun = launch(score_args(fasta, tmp_path), tmp_path)
     assert classify(rerun, tmp_path) == "complete, exit 0"
+    locks = [".o.bw.lock", ".o.h5.lock"]  # a SIGKILLed job cannot remove its locks ...
+    assert [f for f in killed.files if f.endswith(".lock")] == locks
+    left = [f for f in killed.files if not f.endswith(".lock")]
+    took_over = [line for line in rerun.stderr.splitlines() if "took over the lock" in line]
+    assert len(took_over) == 2  # ... the re-run takes them over, one line each
     if point == "write@1":
-        assert killed.files == [".o.h5.%s.tmp" % killed.files[0].split(".")[3]]
-        assert "removed" in rerun.stderr and killed.files[0] in rerun.stderr
-        assert len(rerun.stderr.strip().splitlines()) == 1
+        assert left == [".o.h5.%s.tmp" % left[0].split(".")[3]]
+        assert "removed" in rerun.stderr and left[0] in rerun.stderr
+        assert len(rerun.stderr.strip().splitlines()) == 1 + len(took_over)
     else:  # the HDF5 file is in place; the bigWig's temp file and scratch directory remain
-        pid = killed.files[0].split(".")[3]
-        assert killed.files == [f".o.bw.{pid}.tmp", f".o.bw.{pid}.tmp.d", "o.h5"]
+        pid = left[0].split(".")[3]
+        assert left == [f".o.bw.{pid}.tmp", f".o.bw.{pid}.tmp.d", "o.h5"]
         assert rerun.stderr.count("removed") == 2
     _record(f"re-run after {point} SIGKILL", "complete, exit 0")
 

@@ -191,12 +191,22 @@ rule all:
     assert "--shard 2/2 --output out/dnalift/genome/shards/shard2-of-2.h5" in res.stdout
 
 
-def test_slurm_profile_submits_gpu_shard_jobs(tmp_path):
-    """The profile parses and the SLURM plugin turns it into the expected sbatch call
-    (a fake sbatch on PATH records the call and refuses the job)."""
+SHARD_RESOURCES = {"threads": 4, "mem_mb": 16000, "runtime": 240, "gpu": 1}
+
+
+@pytest.mark.parametrize("cluster, expected, absent", [
+    ({"gpu_partition": "gpu", "cpu_partition": "cpu"},
+     ("-p gpu", "--gpus=1", "--mem 16000", "-t 240", "--cpus-per-task=4"), ()),
+    ({"gpus": False, "gpu_partition": "gpu", "cpu_partition": "cpu"},
+     ("-p cpu", "--mem 16000", "-t 240", "--cpus-per-task=4"), ("--gpus", "-p gpu")),
+], ids=["gpu-cluster", "cpu-only-cluster"])
+def test_slurm_profile_submits_shard_jobs(tmp_path, cluster, expected, absent):
+    """The profile parses and the SLURM plugin turns the config's `resources` and
+    `cluster` keys into the expected sbatch call (a fake sbatch on PATH records the call
+    and refuses the job); `cluster.gpus: false` drops the GPU request of a GPU config."""
     profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
-    assert profile["executor"] == "slurm"
-    assert profile["set-resources"]["score_shard"]["gpu"] == 1
+    assert profile["executor"] == "slurm" and profile["slurm-status-command"] == "squeue"
+    assert "set-resources" not in profile  # what jobs request lives in the config
     bindir = tmp_path / "bin"
     bindir.mkdir()
     log = tmp_path / "sbatch.log"
@@ -211,7 +221,9 @@ def test_slurm_profile_submits_gpu_shard_jobs(tmp_path):
     synthetic_genome(work / "genome.fa")
     (work / "genome.fa.fai").write_text("")  # existing and newer: no faidx job
     regions.write_text("chr1\t0\t200\n")
-    cfg = write_config(tmp_path / "cfg.yaml", genome_config(work, shards=2))
+    config = {**genome_config(work, shards=2), "cluster": cluster,
+              "resources": {"score": SHARD_RESOURCES}}
+    cfg = write_config(tmp_path / "cfg.yaml", config)
     env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"}
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE),
            "--directory", str(work), "--profile", str(REPO / "profiles" / "slurm"),
@@ -222,9 +234,33 @@ def test_slurm_profile_submits_gpu_shard_jobs(tmp_path):
     assert res.returncode != 0  # the fake sbatch refused the job
     call = log.read_text()
     assert "--comment rule_score_shard" in call
-    for flag in ("-p gpu", "--gpus=1", "--mem 16000", "-t 240", "--cpus-per-task=4"):
+    for flag in expected:
         assert f" {flag} " in f" {call} ", (flag, call)
+    for flag in absent:
+        assert flag not in call, (flag, call)
     assert "--target-jobs 'score_shard:shard=2'" in call
+
+
+@pytest.mark.parametrize("gpus", [True, False])
+def test_dry_run_shows_what_each_job_requests(tmp_path, gpus):
+    """`snakemake -n` prints every job's resources: a shard asks for one GPU in the GPU
+    partition, or for none in the CPU partition when cluster.gpus is false."""
+    synthetic_genome(tmp_path / "genome.fa")
+    config = {**genome_config(tmp_path, shards=2), "resources": {"score": SHARD_RESOURCES},
+              "cluster": {"gpus": gpus, "gpu_partition": "gpu", "cpu_partition": "cpu"}}
+    cfg = write_config(tmp_path / "cfg.yaml", config)
+    res = snakemake(tmp_path, "-n", "--configfile", str(cfg))
+    shard = res.stdout[res.stdout.index("rule score_shard:"):]
+    shard = shard[:shard.index("\n\n")]
+    line = next(l for l in shard.splitlines() if "resources:" in l)
+    assert "mem_mb=16000" in line and "runtime=240" in line, line
+    if gpus:
+        assert "gpu=1" in line and "slurm_partition=gpu" in line, line
+    else:
+        assert "gpu=" not in line and "slurm_partition=cpu" in line, line
+    tile = res.stdout[res.stdout.index("rule tile:"):]
+    tile = next(l for l in tile.splitlines() if "resources:" in l)
+    assert "slurm_partition=cpu" in tile and "gpu=" not in tile, tile
 
 
 # --------------------------------------------------------------------------- end to end
@@ -328,10 +364,14 @@ def test_genome_shards_killed_resumed_and_merged_equal_unsharded(tmp_path):
 # --------------------------------------------------------------------------- plain SLURM script
 
 def _fake_tools(bindir: Path, log: Path) -> dict[str, str]:
-    """Fake sbatch (records its arguments, prints job id 77) and dnalift (records them)."""
+    """Fake sbatch (records its arguments, prints job id 77) and dnalift (records them);
+    both append the partition / GPU / thread variables they see to ``log``.env."""
     bindir.mkdir()
+    seen = ("SBATCH_PARTITION=$SBATCH_PARTITION SBATCH_GPUS=$SBATCH_GPUS "
+            "TF_NUM_INTRAOP_THREADS=$TF_NUM_INTRAOP_THREADS OMP_NUM_THREADS=$OMP_NUM_THREADS")
     for tool, reply in (("sbatch", "echo 77"), ("dnalift", "true")):
-        (bindir / tool).write_text(f'#!/bin/sh\necho "{tool} $*" >> {log}\n{reply}\n')
+        (bindir / tool).write_text(f'#!/bin/sh\necho "{tool} $*" >> {log}\n'
+                                   f'echo "{tool} {seen}" >> {log}.env\n{reply}\n')
         (bindir / tool).chmod(0o755)
     return {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"}
 
@@ -340,25 +380,44 @@ def test_slurm_array_script_submits_missing_shards_then_merge(tmp_path):
     script = str(REPO / "scripts" / "slurm_array.sh")
     log = tmp_path / "calls.log"
     env = _fake_tools(tmp_path / "bin", log)
-    for name in ("m.h5", "r.bed", "g.fa"):
+    for name in ("m.h5", "r.bed"):
         (tmp_path / name).write_text("x")
+    (tmp_path / "g.fa").write_text(">chr1\nACGTACGTAC\n")
     out = tmp_path / "out"
     args = [script, "submit", "3", str(tmp_path / "m.h5"), str(tmp_path / "r.bed"),
             str(tmp_path / "g.fa"), str(out), "--shuffles", "5"]
 
-    def submit() -> list[str]:
+    def submit(**variables: str) -> list[str]:
         log.unlink(missing_ok=True)
-        subprocess.run(args, check=True, env=env, capture_output=True, timeout=60)
+        subprocess.run(args, check=True, env={**env, **variables}, capture_output=True,
+                       timeout=60)
         return log.read_text().splitlines()
 
     array, merge = submit()
-    assert array == (f"sbatch --parsable --array=1,2,3 --output={out}/logs/shard-%A_%a.log "
+    assert (tmp_path / "g.fa.fai").read_text() == "chr1\t10\t6\t10\t11\n"  # indexed once
+    assert array == (f"sbatch --parsable --array=1,2,3 --cpus-per-task=4 --mem=16G "
+                     f"--time=04:00:00 --gpus=1 --output={out}/logs/shard-%A_%a.log "
                      f"{script} shard 3 {tmp_path}/m.h5 {tmp_path}/r.bed {tmp_path}/g.fa {out} "
                      "--shuffles 5")
     shards = [f"{out}/shards/shard{i}-of-3.h5" for i in (1, 2, 3)]
-    assert merge.startswith("sbatch --parsable --dependency=afterok:77 --job-name=dnalift-merge")
+    assert merge.startswith("sbatch --parsable --dependency=afterok:77 --kill-on-invalid-dep=yes"
+                            " --job-name=dnalift-merge --cpus-per-task=1 --mem=16G"
+                            " --time=01:00:00 --output="), merge
     assert merge.endswith(f"--wrap=dnalift merge {' '.join(shards)} --output {out}/scores.h5 "
                           f"--bigwig {out}/scores.bw ")
+
+    # a CPU-only cluster and smaller nodes: no --gpus; SBATCH_PARTITION=gpu reaches the
+    # shard tasks but not the merge job, which has its own partition
+    array, merge = submit(DNALIFT_GPUS="0", DNALIFT_CPUS="2", DNALIFT_MEM="3G",
+                          DNALIFT_TIME="0:10:00", DNALIFT_MERGE_PARTITION="short",
+                          SBATCH_PARTITION="gpu")
+    assert "--gpus" not in array and " --cpus-per-task=2 --mem=3G --time=0:10:00 " in array
+    assert " --partition=short " in merge and "--gpus" not in merge
+    seen = (tmp_path / "calls.log.env").read_text().splitlines()[-2:]
+    assert seen[0].startswith("sbatch SBATCH_PARTITION=gpu ")  # the array
+    assert seen[1].startswith("sbatch SBATCH_PARTITION= SBATCH_GPUS= ")  # the merge
+    with pytest.raises(subprocess.CalledProcessError):
+        submit(DNALIFT_GPUS="one")
 
     # resume: shards 1 and 3 are finished, only task 2 is submitted
     Path(shards[0]).write_text("done")
@@ -369,13 +428,15 @@ def test_slurm_array_script_submits_missing_shards_then_merge(tmp_path):
     (merge,) = submit()  # all finished: only the merge, without dependency
     assert "--dependency" not in merge and "--wrap=dnalift merge" in merge
 
-    # what one array task runs
+    # what one array task runs, with TensorFlow's threads capped to the task's CPUs
     log.unlink()
     subprocess.run([script, "shard", *args[2:]], check=True, timeout=60,
-                   env={**env, "SLURM_ARRAY_TASK_ID": "2"})
+                   env={**env, "SLURM_ARRAY_TASK_ID": "2", "SLURM_CPUS_PER_TASK": "3"})
     assert log.read_text() == (
         f"dnalift score --model {tmp_path}/m.h5 --bed {tmp_path}/r.bed --genome "
         f"{tmp_path}/g.fa --shard 2/3 --output {out}/shards/shard2-of-3.h5 --shuffles 5\n")
+    assert (tmp_path / "calls.log.env").read_text().splitlines()[-1].endswith(
+        "TF_NUM_INTRAOP_THREADS=3 OMP_NUM_THREADS=3")
 
 
 @pytest.mark.skipif(not (shutil.which("modisco") and shutil.which("finemo")),

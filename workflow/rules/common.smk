@@ -21,6 +21,7 @@ SIM = config["simulated"]
 GEN = config["genome"]
 SCORE = config["score"]
 RES = config["resources"]
+CLUSTER = config["cluster"]
 
 SIM_DIR = f"{RESULTS}/simulated"
 SIM_DATA = f"{SIM_DIR}/data"
@@ -51,6 +52,20 @@ def shipped_model():
                   for d in (WORKFLOW_DIR,) if d is not None]
     candidates.append(str(default_motif_path().parent / "model.h5"))
     return next((c for c in candidates if os.path.exists(c)), candidates[0])
+
+
+def job_resources(kind):
+    """The `resources:` of one kind of job (config['resources'][kind]): mem_mb and runtime;
+    on a cluster also its GPUs (none when config['cluster']['gpus'] is false: the one
+    switch for CPU-only clusters) and the partition for jobs with or without GPUs
+    (cluster.gpu_partition / cluster.cpu_partition; empty = the cluster's default).
+    A dry run (`snakemake -n`) prints them for every job."""
+    res = RES[kind]
+    gpus = res.get("gpu", 0) if CLUSTER["gpus"] else 0
+    partition = CLUSTER["gpu_partition"] if gpus else CLUSTER["cpu_partition"]
+    return {"mem_mb": res["mem_mb"], "runtime": res["runtime"],
+            **({"gpu": gpus} if gpus else {}),
+            **({"slurm_partition": partition} if partition else {})}
 
 
 def opt(flag, value):

@@ -18,9 +18,7 @@ rule score_discovery:
         f"{LOGS}/discovery/score.log",
     threads: RES["score"]["threads"]
     resources:
-        mem_mb=RES["score"]["mem_mb"],
-        runtime=RES["score"]["runtime"],
-        gpu=RES["score"]["gpu"],
+        **job_resources("score"),
     shell:
         TF_THREADS + "dnalift score{params.models} --fasta {input.fasta}"
         " --output {output}{params.options} > {log} 2>&1"
@@ -38,8 +36,7 @@ rule modisco:
         f"{LOGS}/discovery/{{task}}/modisco.log",
     threads: RES["discovery"]["threads"]
     resources:
-        mem_mb=RES["discovery"]["mem_mb"],
-        runtime=RES["discovery"]["runtime"],
+        **job_resources("discovery"),
     shell:
         "export NUMBA_NUM_THREADS={threads}; dnalift discover modisco --h5 {input}"
         " --task {wildcards.task} --max-seqlets {params.max_seqlets} --output {output}"
@@ -59,8 +56,7 @@ rule modisco_report:
         f"{LOGS}/discovery/{{task}}/report.log",
     threads: 1
     resources:
-        mem_mb=RES["light"]["mem_mb"],
-        runtime=RES["light"]["runtime"],
+        **job_resources("light"),
     shell:
         "dnalift discover report --modisco {input.modisco} --motifs {input.meme}"
         " --output {params.outdir} --log {log} >> {log} 2>&1"
@@ -81,8 +77,7 @@ rule name_patterns:
         f"{LOGS}/discovery/{{task}}/name_patterns.log",
     threads: 1
     resources:
-        mem_mb=RES["light"]["mem_mb"],
-        runtime=RES["light"]["runtime"],
+        **job_resources("light"),
     shell:
         "dnalift discover name --modisco {input.modisco} --motifs {input.meme}"
         " --output {output.table} --pairs {output.pairs} --logos {output.logos}"
@@ -104,8 +99,7 @@ rule call_hits:
         f"{LOGS}/discovery/{{task}}/call_hits.log",
     threads: RES["discovery"]["threads"]
     resources:
-        mem_mb=RES["discovery"]["mem_mb"],
-        runtime=RES["discovery"]["runtime"],
+        **job_resources("discovery"),
     shell:
         "export OMP_NUM_THREADS={threads}; dnalift discover hits --h5 {input.h5}"
         " --task {wildcards.task} --modisco {input.modisco} --patterns {input.patterns}"
@@ -123,8 +117,7 @@ rule track_plot:
         f"{LOGS}/discovery/{{task}}/track_plot.log",
     threads: 1
     resources:
-        mem_mb=RES["light"]["mem_mb"],
-        runtime=RES["light"]["runtime"],
+        **job_resources("light"),
     shell:
         "region=$(head -n 1 {input.hits} | cut -f 7);"
         " if [ -z \"$region\" ]; then echo 'no hits in {input.hits}' > {log}; exit 1; fi;"

@@ -25,8 +25,7 @@ rule demo_genome:
         f"{LOGS}/demo_genome.log",
     threads: 1
     resources:
-        mem_mb=RES["light"]["mem_mb"],
-        runtime=RES["light"]["runtime"],
+        **job_resources("light"),
     script:
         "../scripts/demo_genome.py"
 
@@ -44,8 +43,7 @@ if GEN["fasta"]:
             f"{LOGS}/faidx.log",
         threads: 1
         resources:
-            mem_mb=RES["light"]["mem_mb"],
-            runtime=RES["light"]["runtime"],
+            **job_resources("light"),
         shell:
             "python -c 'import sys, pyfaidx; pyfaidx.Faidx(sys.argv[1])' {input} > {log} 2>&1"
 
@@ -65,8 +63,7 @@ rule tile:
         f"{LOGS}/tile.log",
     threads: 1
     resources:
-        mem_mb=RES["light"]["mem_mb"],
-        runtime=RES["light"]["runtime"],
+        **job_resources("light"),
     shell:
         "dnalift tile --genome {input.fasta}{params.options} --output {output} > {log} 2>&1"
 
@@ -90,9 +87,7 @@ rule score_shard:
         f"{LOGS}/score_shard/shard{{shard}}-of-{N_SHARDS}.log",
     threads: RES["score"]["threads"]
     resources:
-        mem_mb=RES["score"]["mem_mb"],
-        runtime=RES["score"]["runtime"],
-        gpu=RES["score"]["gpu"],
+        **job_resources("score"),
     shell:
         TF_THREADS + "dnalift score{params.models} --bed {input.regions}"
         " --genome {input.fasta} --shard {wildcards.shard}/{params.n}"
@@ -110,7 +105,6 @@ rule merge_shards:
         f"{LOGS}/merge_shards.log",
     threads: 1
     resources:
-        mem_mb=RES["light"]["mem_mb"],
-        runtime=RES["light"]["runtime"],
+        **job_resources("light"),
     shell:
         "dnalift merge {input} --output {output.h5} --bigwig {output.bigwig} > {log} 2>&1"

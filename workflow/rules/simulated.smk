@@ -16,8 +16,7 @@ rule simulate:
         f"{LOGS}/simulate.log",
     threads: 1
     resources:
-        mem_mb=RES["light"]["mem_mb"],
-        runtime=RES["light"]["runtime"],
+        **job_resources("light"),
     shell:
         "dnalift simulate --output {params.outdir} --n-sequences {params.n}"
         " --length {params.length} --seed {params.seed} > {log} 2>&1"
@@ -40,9 +39,7 @@ rule train:
         f"{LOGS}/train.log",
     threads: RES["train"]["threads"]
     resources:
-        mem_mb=RES["train"]["mem_mb"],
-        runtime=RES["train"]["runtime"],
-        gpu=RES["train"]["gpu"],
+        **job_resources("train"),
     shell:
         TF_THREADS + "dnalift train --data {params.data} --output {params.outdir}"
         " --seed {params.seed} --epochs {params.epochs} > {log} 2>&1"
@@ -62,9 +59,7 @@ rule score_simulated:
         f"{LOGS}/score_simulated.log",
     threads: RES["score"]["threads"]
     resources:
-        mem_mb=RES["score"]["mem_mb"],
-        runtime=RES["score"]["runtime"],
-        gpu=RES["score"]["gpu"],
+        **job_resources("score"),
     shell:
         TF_THREADS + "dnalift score --model {input.model} --fasta {input.fasta}"
         " --output {output.h5} --bigwig {output.bigwig}{params.options} > {log} 2>&1"
@@ -87,8 +82,7 @@ rule motifs:
         f"{LOGS}/motifs.log",
     threads: 1
     resources:
-        mem_mb=RES["light"]["mem_mb"],
-        runtime=RES["light"]["runtime"],
+        **job_resources("light"),
     shell:
         "dnalift motifs --motifs {input.meme} --h5 {input.h5} --embedded {input.embedded}"
         " --output {output.hits} --summary {output.summary} --figure {output.figure}"
@@ -109,8 +103,7 @@ rule plot_logo:
         f"{LOGS}/plot_logo.log",
     threads: 1
     resources:
-        mem_mb=RES["light"]["mem_mb"],
-        runtime=RES["light"]["runtime"],
+        **job_resources("light"),
     shell:
         # labels.tsv columns: name split class ...
         "name=$(awk -F'\\t' 'NR > 1 && $3 == \"{params.cls}\" {{print $1; exit}}' {input.labels});"

@@ -1,6 +1,6 @@
 """Seconds from start to the first line of output, and to exit, of ``dnalift`` commands.
 
-The "first ten minutes" cases of a new user (README, Errors): a scoring run on the shipped
+The "first ten minutes" cases of a new user (docs/errors.md): a scoring run on the shipped
 data, and the validation errors of a missing model, a wrong sequence length, repeated task
 names and a missing FASTA. Run from the repository root::
 

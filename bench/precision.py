@@ -10,7 +10,7 @@ MaxPool -> Dense) with and without BatchNormalization.
     python bench/precision.py [--modes rescale,genomics_default] [--json PATH]
 
 Not a timing benchmark: it measures agreement, so it belongs next to the other figures that
-the README reports, and its library entry ``measure(case, mode)`` is what the precision test
+the manual (docs/performance.md) reports, and its library entry ``measure(case, mode)`` is what the precision test
 asserts on (``tests/test_precision.py``).
 """
 

@@ -34,6 +34,10 @@ def discover() -> None:
     dnalift discover track   --h5 s.h5 --hits hits.bed --region seq14401 --output track.png
 
     modisco, report and hits run modisco-lite and finemo (pip install 'dnalift[motifs]').
+
+    \b
+    Example:
+      dnalift discover modisco --h5 scores.h5 --task tal --output tal.modisco.h5
     """
 
 
@@ -44,7 +48,12 @@ def discover() -> None:
               help="HDF5 with hyp_scores/input_seqs linked to the task (TF-MoDISco layout).")
 @files(reads=("h5",), writes=("output",))
 def view(h5, task, output) -> None:
-    """Link one task's scores into a TF-MoDISco-layout HDF5 file (no copy)."""
+    """Link one task's scores into a TF-MoDISco-layout HDF5 file (no copy).
+
+    \b
+    Example:
+      dnalift discover view --h5 scores.h5 --task tal --output tal.h5
+    """
     from dnalift.discovery import task_view
     click.echo(f"wrote {task_view(h5, task, output)}")
 
@@ -61,7 +70,12 @@ def view(h5, task, output) -> None:
 @_LOG
 @files(reads=("h5",), writes=("output", "log"))
 def modisco(h5, task, output, max_seqlets, window, log) -> None:
-    """Run TF-MoDISco (`modisco motifs`) on one task of a score file."""
+    """Run TF-MoDISco (`modisco motifs`) on one task of a score file.
+
+    \b
+    Example:
+      dnalift discover modisco --h5 scores.h5 --task tal --output tal.modisco.h5
+    """
     from dnalift.discovery import run_modisco
     out = run_modisco(h5, task, output, max_seqlets=max_seqlets, window=window, log=log)
     click.echo(f"wrote {out}")
@@ -75,7 +89,13 @@ def modisco(h5, task, output, max_seqlets, window, log) -> None:
 @_LOG
 @files(reads=("modisco_h5", "meme_path"), writes=("output", "log"))
 def report(modisco_h5, meme_path, output, log) -> None:
-    """TF-MoDISco's HTML report (`modisco report --lite`: TOMTOM p-values by memelite)."""
+    """TF-MoDISco's HTML report (`modisco report --lite`: TOMTOM p-values by memelite).
+
+    \b
+    Example:
+      dnalift discover report --modisco tal.modisco.h5 --motifs JASPAR.meme \
+          --output tal_report
+    """
     from dnalift.discovery import run_report
     click.echo(f"wrote {run_report(modisco_h5, meme_path, output, log)}")
 
@@ -95,7 +115,13 @@ def report(modisco_h5, meme_path, output, log) -> None:
 @click.option("--trim-threshold", type=Float(0, 1), default=0.3, show_default=True)
 @files(reads=("modisco_h5", "meme_path"), writes=("output", "pairs", "logos"))
 def name(modisco_h5, meme_path, output, pairs, logos, method, trim_threshold) -> None:
-    """Name TF-MoDISco patterns by their best match in a motif database."""
+    """Name TF-MoDISco patterns by their best match in a motif database.
+
+    \b
+    Example:
+      dnalift discover name --modisco tal.modisco.h5 --motifs JASPAR.meme \
+          --output tal.patterns.tsv
+    """
     from dnalift import discovery, meme, motifs
 
     database, _ = meme.load_motifs(meme_path)
@@ -131,7 +157,13 @@ def name(modisco_h5, meme_path, output, pairs, logos, method, trim_threshold) ->
 @files(reads=("h5", "modisco_h5", "patterns"), writes=("output", "finemo_dir", "log"))
 def hits(h5, task, modisco_h5, patterns, output, finemo_dir, lam, batch_size, max_regions,
          log) -> None:
-    """Call motif instances with Fi-NeMo; write them as BED in genome coordinates."""
+    """Call motif instances with Fi-NeMo; write them as BED in genome coordinates.
+
+    \b
+    Example:
+      dnalift discover hits --h5 scores.h5 --task tal --modisco tal.modisco.h5 \
+          --patterns tal.patterns.tsv --output tal.hits.bed
+    """
     from dnalift import discovery
 
     names = discovery.pattern_names(patterns) if patterns else {}
@@ -157,7 +189,13 @@ def hits(h5, task, modisco_h5, patterns, output, finemo_dir, lam, batch_size, ma
 @click.option("--output", required=True, type=OutputFile(), help="PNG.")
 @files(reads=("h5", "hits_bed"), writes=("output",))
 def track(h5, task, hits_bed, region, start, end, output) -> None:
-    """Contribution logo of one region with its Fi-NeMo hits marked."""
+    """Contribution logo of one region with its Fi-NeMo hits marked.
+
+    \b
+    Example:
+      dnalift discover track --h5 scores.h5 --task tal --hits tal.hits.bed \
+          --region chr1:1000-2000 --output region.png
+    """
     from dnalift import discovery, plots
     from dnalift.scorefile import ScoreFile
 

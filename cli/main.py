@@ -102,7 +102,8 @@ class _Group(click.Group):
             ctx.exit(1)
 
 
-@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"],
+                                           "show_default": True})
 @click.version_option(__version__, prog_name="dnalift")
 def cli() -> None:
     """DeepLIFT contribution scores for DNA-sequence Keras models."""

@@ -23,7 +23,13 @@ from dnalift.errors import InputError
 @files(reads=("shards",), writes=("output", "bigwig"))
 def merge(shards, output, bigwig, force) -> None:
     """Merge SHARDS (all N shard files of one job, any order) into one HDF5 (and bigWig),
-    identical in scores to an unsharded run; shard attributes are checked for consistency."""
+    identical in scores to an unsharded run; shard attributes are checked for consistency.
+
+    \b
+    Example:
+      dnalift merge out/shards/shard*-of-200.h5 --output out/scores.h5 \
+          --bigwig out/scores.bw
+    """
     from pathlib import Path
     if not force and Path(output).exists():
         differences = scorefile.merge_differences(shards, output)

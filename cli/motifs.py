@@ -95,7 +95,14 @@ def _from_model(model, fasta, methods, reference, k, seed) -> scorefile.ScoredSe
 def motifs(motif_path, h5_paths, model, fasta, methods, reference, k, seed, embedded,
            background, pseudocount, pvalue, min_score, output, summary, summary_sequences,
            figure) -> None:
-    """Scan sequences with PWMs and summarise contributions over the hits."""
+    """Scan sequences with PWMs and summarise contributions over the hits.
+
+    \b
+    Example:
+      dnalift motifs --h5 results/example.h5 \
+          --embedded data/simulated/test.embedded.tsv --output results/hits.tsv \
+          --summary results/summary.tsv --figure results/hits.png
+    """
     from dnalift import plots
     from dnalift.simulated import simulate as sim
 

@@ -23,7 +23,13 @@ from dnalift.errors import InputError
 @click.option("--output", required=True, type=OutputFile(), help="PNG to write.")
 @files(reads=("h5", "embedded", "hits"), writes=("output",))
 def plot(h5, sequence, task, start, end, embedded, hits, output) -> None:
-    """Draw a contribution logo (--h5 --sequence) or a hit scatter (--hits)."""
+    """Draw a contribution logo (--h5 --sequence) or a hit scatter (--hits).
+
+    \b
+    Example:
+      dnalift plot --h5 results/example.h5 --sequence seq14401 --task tal \
+          --embedded data/simulated/test.embedded.tsv --output results/seq14401.png
+    """
     from dnalift import plots
 
     logo_options = {"--h5": h5, "--sequence": sequence, "--task": task, "--start": start,

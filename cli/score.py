@@ -191,7 +191,7 @@ def _targets(kinds: tuple, output_names: tuple, channels: str, combine: str,
               help="Per-pair weights of the profile target's mean-centred logits: the softmax "
                    "at x (dnalift), the mean of the softmax at x and at the reference "
                    "(chrombpnet: ChromBPNet's contribs_bw / DeepSHAP numbers), or Rescale "
-                   "through logits*softmax(logits) (bpnet-lite, tangermeme). See README.")
+                   "through logits*softmax(logits) (bpnet-lite, tangermeme). See docs/concepts/targets.md.")
 @click.option("--counts-combine", type=click.Choice(list(COUNTS_COMBINE)), default="sum",
               show_default=True,
               help="Counts target with several log-count columns: their sum, or the log of "
@@ -200,7 +200,7 @@ def _targets(kinds: tuple, output_names: tuple, channels: str, combine: str,
               show_default=True,
               help="Attribution rules: genomics_default, rescale or revealcancel (DeepLIFT), "
                    "or a gradient baseline: gradient, gradient_x_input or "
-                   "integrated_gradients (see README).")
+                   "integrated_gradients (see docs/concepts/engine.md).")
 @click.option("--maxpool", type=click.Choice(list(MAXPOOL_RULES)), default="rescale",
               show_default=True,
               help="Max-pooling rule: rescale (splits the pooled difference between the "
@@ -254,6 +254,11 @@ def score(model, fasta, bed, genome, width, summit, output, bigwig, tasks, task_
     dnalift score --model m.h5 --fasta seqs.fa --output s.h5
     dnalift score --model m.h5 --bed peaks.narrowPeak --genome hg38.fa \\
         --width 1000 --summit --output s.h5 --bigwig s.bw --shard 3/10
+
+    \b
+    Example:
+      dnalift score --model data/simulated/model.h5 --fasta data/simulated/test.fa \
+          --output results/example.h5 --bigwig results/example.bw
     """
     configure_logging(quiet, verbose)
     shard_t = scoring.parse_shard(shard) if shard is not None else None

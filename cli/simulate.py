@@ -50,6 +50,10 @@ def simulate(motif_path, outdir, n_sequences, length, seed, splits) -> None:
 
     Writes {train,valid,test}.fa, .labels.tsv, .embedded.tsv, simulation.json and
     motifs.meme to OUTPUT.
+
+    \b
+    Example:
+      dnalift simulate --output sim --n-sequences 2000 --seed 1
     """
     if abs(sum(splits) - 1) > 1e-6:
         raise click.BadParameter(f"{' '.join(f'{s:g}' for s in splits)} sum to {sum(splits):g}; "

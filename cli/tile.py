@@ -31,7 +31,13 @@ from dnalift.cli.options import Float, InputFile, Int, OutputFile
               help="BED4 file to write (chrom, start, end, chrom:start-end).")
 @files(reads=("genome",), writes=("output",), sidecars={"genome": FASTA_INDEX})
 def tile(genome, width, step, include, exclude, max_n_fraction, cover_end, output) -> None:
-    """Tile a genome into fixed-width windows (partial windows at chromosome ends dropped)."""
+    """Tile a genome into fixed-width windows (partial windows at chromosome ends dropped).
+
+    \b
+    Example:
+      dnalift tile --genome hg38.fa --width 1000 --step 500 \
+          --exclude '_|^chrM$' --output windows.bed
+    """
     tiles = tiling.tile_genome(genome, width, width if step is None else step,
                                include=include, exclude=exclude,
                                max_n_fraction=max_n_fraction, cover_end=cover_end)

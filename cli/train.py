@@ -48,7 +48,12 @@ def check_not_overwriting(outdir: str, force: bool) -> None:
 @click.option("-v", "--verbose", is_flag=True, help="Print per-epoch losses.")
 @files(implied=_training_paths)
 def train(data_dir, outdir, force, seed, epochs, verbose) -> None:
-    """Train the Conv1D example model on the GATA/TAL task and report test auROCs."""
+    """Train the Conv1D example model on the GATA/TAL task and report test auROCs.
+
+    \b
+    Example:
+      dnalift train --data data/simulated --output trained
+    """
     check_not_overwriting(outdir, force)
     click.echo(f"dnalift: training on {data_dir} (seed {seed}, up to {epochs} epochs) -> "
                f"{Path(outdir) / 'model.{h5,keras}'}", err=True)

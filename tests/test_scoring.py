@@ -26,7 +26,7 @@ K = 2  # few shuffles keep the suite fast
 #: one run): max |a - b| / max |a| per dataset (residuals: relative to the largest delta).
 #: Measured on AMD EPYC with three kernel sets: 0 (AVX-512 oneDNN), 1.4e-6 for ``output`` and
 #: <= 2.9e-7 for the scores (ONEDNN_MAX_CPU_ISA=AVX2), 9.5e-7 / 1.9e-7
-#: (TF_ENABLE_ONEDNN_OPTS=0). The README states this tolerance.
+#: (TF_ENABLE_ONEDNN_OPTS=0). docs/scoring.md states this tolerance.
 BATCH_TOL = 5e-6
 
 

@@ -305,7 +305,7 @@ def test_cli_target_options_and_errors(cli_files, tmp_path):
 
 
 # --------------------------------------------------------------------------- profile weights
-# The three conventions of the field (README "Targets"; ProfileTarget). Per pair (x, r), with
+# The three conventions of the field (docs/concepts/targets.md; ProfileTarget). Per pair (x, r), with
 # mn = l - mean(l) and p = softmax(l), each explains sum_i w_i Δmn_i:
 #   dnalift     w = p(x)
 #   chrombpnet  w = (p(x) + p(r)) / 2    (kundajelab/shap deep_tf.py: Mul of two varying

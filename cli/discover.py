@@ -93,7 +93,7 @@ def report(modisco_h5, meme_path, output, log) -> None:
 
     \b
     Example:
-      dnalift discover report --modisco tal.modisco.h5 --motifs JASPAR.meme \
+      dnalift discover report --modisco tal.modisco.h5 --motifs JASPAR.meme \\
           --output tal_report
     """
     from dnalift.discovery import run_report
@@ -119,7 +119,7 @@ def name(modisco_h5, meme_path, output, pairs, logos, method, trim_threshold) ->
 
     \b
     Example:
-      dnalift discover name --modisco tal.modisco.h5 --motifs JASPAR.meme \
+      dnalift discover name --modisco tal.modisco.h5 --motifs JASPAR.meme \\
           --output tal.patterns.tsv
     """
     from dnalift import discovery, meme, motifs
@@ -161,7 +161,7 @@ def hits(h5, task, modisco_h5, patterns, output, finemo_dir, lam, batch_size, ma
 
     \b
     Example:
-      dnalift discover hits --h5 scores.h5 --task tal --modisco tal.modisco.h5 \
+      dnalift discover hits --h5 scores.h5 --task tal --modisco tal.modisco.h5 \\
           --patterns tal.patterns.tsv --output tal.hits.bed
     """
     from dnalift import discovery
@@ -193,7 +193,7 @@ def track(h5, task, hits_bed, region, start, end, output) -> None:
 
     \b
     Example:
-      dnalift discover track --h5 scores.h5 --task tal --hits tal.hits.bed \
+      dnalift discover track --h5 scores.h5 --task tal --hits tal.hits.bed \\
           --region chr1:1000-2000 --output region.png
     """
     from dnalift import discovery, plots

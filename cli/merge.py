@@ -27,7 +27,7 @@ def merge(shards, output, bigwig, force) -> None:
 
     \b
     Example:
-      dnalift merge out/shards/shard*-of-200.h5 --output out/scores.h5 \
+      dnalift merge out/shards/shard*-of-200.h5 --output out/scores.h5 \\
           --bigwig out/scores.bw
     """
     from pathlib import Path

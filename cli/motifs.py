@@ -99,8 +99,8 @@ def motifs(motif_path, h5_paths, model, fasta, methods, reference, k, seed, embe
 
     \b
     Example:
-      dnalift motifs --h5 results/example.h5 \
-          --embedded data/simulated/test.embedded.tsv --output results/hits.tsv \
+      dnalift motifs --h5 results/example.h5 \\
+          --embedded data/simulated/test.embedded.tsv --output results/hits.tsv \\
           --summary results/summary.tsv --figure results/hits.png
     """
     from dnalift import plots

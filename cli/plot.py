@@ -27,7 +27,7 @@ def plot(h5, sequence, task, start, end, embedded, hits, output) -> None:
 
     \b
     Example:
-      dnalift plot --h5 results/example.h5 --sequence seq14401 --task tal \
+      dnalift plot --h5 results/example.h5 --sequence seq14401 --task tal \\
           --embedded data/simulated/test.embedded.tsv --output results/seq14401.png
     """
     from dnalift import plots

@@ -251,14 +251,11 @@ def score(model, fasta, bed, genome, width, summit, output, bigwig, tasks, task_
     """Compute DeepLIFT contribution scores and write HDF5 (tfmodisco-lite layout) and bigWig.
 
     \b
-    dnalift score --model m.h5 --fasta seqs.fa --output s.h5
-    dnalift score --model m.h5 --bed peaks.narrowPeak --genome hg38.fa \\
-        --width 1000 --summit --output s.h5 --bigwig s.bw --shard 3/10
-
-    \b
-    Example:
-      dnalift score --model data/simulated/model.h5 --fasta data/simulated/test.fa \
+    Examples:
+      dnalift score --model data/simulated/model.h5 --fasta data/simulated/test.fa \\
           --output results/example.h5 --bigwig results/example.bw
+      dnalift score --model m.h5 --bed peaks.narrowPeak --genome hg38.fa \\
+          --width 1000 --summit --output s.h5 --bigwig s.bw --shard 3/10
     """
     configure_logging(quiet, verbose)
     shard_t = scoring.parse_shard(shard) if shard is not None else None

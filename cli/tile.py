@@ -35,7 +35,7 @@ def tile(genome, width, step, include, exclude, max_n_fraction, cover_end, outpu
 
     \b
     Example:
-      dnalift tile --genome hg38.fa --width 1000 --step 500 \
+      dnalift tile --genome hg38.fa --width 1000 --step 500 \\
           --exclude '_|^chrM$' --output windows.bed
     """
     tiles = tiling.tile_genome(genome, width, width if step is None else step,

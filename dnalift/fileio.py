@@ -185,9 +185,6 @@ def active_registry() -> OutputRegistry | None:
     return _REGISTRY[-1] if _REGISTRY else None
 
 
-_active = active_registry
-
-
 def _remove(path: Path) -> None:
     """Delete a temporary file or scratch directory (no error if absent)."""
     if path.is_dir() and not path.is_symlink():
@@ -217,7 +214,7 @@ def remove_stale_temps(path: str | os.PathLike) -> list[Path]:
     of ``path`` (:mod:`dnalift.locks`), every other process's temporary file is stale,
     whatever its PID: a live writer, on any host, would hold the lock.
     """
-    registry = _active()
+    registry = active_registry()
     locked = registry is not None and registry.holds_lock(path)
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
@@ -251,7 +248,7 @@ def make_parents(path: str | os.PathLike) -> list[Path]:
         except FileExistsError:
             continue
         created.append(directory)
-    registry = _active()
+    registry = active_registry()
     if registry is not None and created:
         registry.add_dirs(created)
     return created
@@ -274,7 +271,7 @@ def temp_directory(path: str | os.PathLike) -> Iterator[Path]:
     tmp = temp_path(path)
     tmp = tmp.with_name(tmp.name + ".d")
     make_parents(tmp)
-    registry = _active()
+    registry = active_registry()
     if registry is not None:
         registry.add_temp(tmp)
     tmp.mkdir()
@@ -307,7 +304,7 @@ class AtomicPath:
         self.path = Path(path)
         self.tmp = temp_path(self.path, keep_suffix=keep_suffix)
         make_parents(self.path)
-        self._registry = _active()
+        self._registry = active_registry()
         if self._registry is not None:
             self._registry.add_temp(self.tmp)
 

@@ -246,8 +246,8 @@ def hold(paths: Sequence[str | os.PathLike], period: float = HEARTBEAT_S
                 registry.add_lock(Path(path), lock)
             if previous is not None:
                 taken_over.append((Path(path), previous))
-        beat = threading.Thread(target=_heartbeat, args=(held, stop, period), daemon=True)
-        beat.start()
+        if held:  # a command without lockable outputs runs no heartbeat thread
+            threading.Thread(target=_heartbeat, args=(held, stop, period), daemon=True).start()
         yield taken_over
     finally:
         stop.set()

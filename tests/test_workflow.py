@@ -27,6 +27,14 @@ SHIPPED_MODEL = REPO / "data" / "simulated" / "model.h5"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
+#: The environment of local (non-SLURM) snakemake runs. The SLURM executor plugin asks
+#: ``scontrol show config`` for MinJobAge when snakemake imports it, in every run: on a machine
+#: with SLURM's client installed but no controller answering, that waits 9-10 s per run.
+#: ``SLURM_CONF=/dev/null`` makes scontrol fail at once, so these runs do not depend on the
+#: host's scheduler (tests/test_slurm.py uses the real one).
+LOCAL_ENV = {**os.environ, "SLURM_CONF": os.devnull}
+
+
 def snakemake(workdir: Path, *args: str, background: bool = False):
     """Run snakemake on the repository's Snakefile in ``workdir``; stdout and stderr are
     joined in ``.stdout``. ``background=True`` returns the running Popen instead."""
@@ -34,9 +42,9 @@ def snakemake(workdir: Path, *args: str, background: bool = False):
            "--directory", str(workdir), "--cores", "2", *args]
     if background:
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                text=True)
+                                text=True, env=LOCAL_ENV)
     res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                         timeout=600)
+                         timeout=600, env=LOCAL_ENV)
     if res.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed:\n{res.stdout}")
     return res
@@ -180,7 +188,8 @@ rule all:
         "results": "out/dnalift", "simulated": {"n_sequences": 500},
         "genome": {"enabled": True, "fasta": "genome.fa", "shards": 2}}})
     res = subprocess.run([sys.executable, "-m", "snakemake", "-n", "-p", "--cores", "1"],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300,
+                         env=LOCAL_ENV)
     assert res.returncode == 0, res.stdout + res.stderr
     assert job_counts(res.stdout) == {
         "dnalift_simulate": 1, "dnalift_score_simulated": 1, "dnalift_motifs": 1,

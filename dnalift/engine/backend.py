@@ -114,7 +114,7 @@ def compile_fn(fn: Callable) -> Callable:
     b = name()
     if b == "tensorflow":
         import tensorflow as tf
-        return tf.function(fn, reduce_retracing=False)
+        return tf.function(fn, reduce_retracing=False, autograph=False)
     if b == "jax":
         import jax
         return jax.jit(fn)
@@ -132,7 +132,7 @@ def fuse(fn: Callable) -> Callable:
     """
     if name() == "tensorflow":
         import tensorflow as tf
-        return tf.function(fn, jit_compile=True, reduce_retracing=False)
+        return tf.function(fn, jit_compile=True, reduce_retracing=False, autograph=False)
     return fn
 
 

@@ -20,6 +20,8 @@ from dnalift.simulated import simulate as sim
 from dnalift.simulated.evaluation import METHODS, paper_summary
 
 N_SEQUENCES = 400  # first 400 test sequences: ~110 carry both motifs
+#: One worker computes the module's summary (scores of every method, 15 s) for all its tests.
+pytestmark = pytest.mark.xdist_group("test_paper_result")
 
 
 @pytest.fixture(scope="module")

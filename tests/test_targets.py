@@ -59,6 +59,34 @@ def data():
     return x, make_references("shuffle", x, k=K, seed=1).astype("float64")
 
 
+@pytest.fixture(scope="module")
+def data1(data):
+    """The sequences with only their first reference (K = 1): per-pair weights."""
+    return data[0], data[1][:, :1]
+
+
+#: Tests that compare a target with the logit-column scores of the profile output. Each
+#: column is a task of its own (one backward pass each: 20-40 per model), the slowest part
+#: of these tests; :func:`columns` computes each (model, data, mode) once per module and
+#: worker, and the group keeps these tests on one xdist worker (``--dist loadgroup``).
+PROFILE_COLUMNS = pytest.mark.xdist_group("test_targets_profile_columns")
+
+
+@pytest.fixture(scope="module")
+def columns():
+    """``columns(model, data, mode, **kw)``: the logit-column Attribution of ``model``'s
+    profile output (``output="profile"``, float64), each computed once per module. ``model``
+    and ``data`` must be module fixtures (they are keyed by identity)."""
+    done: dict = {}
+
+    def get(model, data, mode: str, **kw):
+        key = (id(model), id(data), mode, tuple(sorted(kw.items())))
+        if key not in done:
+            done[key] = _attribute(model, data, output="profile", mode=mode, **kw)[1]
+        return done[key]
+    return get
+
+
 def _attribute(model, data, **kw):
     engine = DeepLift(model, dtype="float64", **kw)
     return engine, engine.attribute(*data)
@@ -82,10 +110,11 @@ def _combine(arr: np.ndarray, w: np.ndarray) -> np.ndarray:
     return np.einsum("nl,nl...->n...", w, centred)
 
 
-def _per_channel(model, data, mode: str, **kw):
-    """Logit-column Attribution of the profile output, arrays ``(N, L_out, C, ...)``, and
-    the softmax weights ``(N, L_out, C)`` at x from Keras' float64 forward pass."""
-    _, att = _attribute(model, data, output="profile", mode=mode, **kw)
+def _per_channel(columns, model, data, mode: str, **kw):
+    """Logit-column Attribution of the profile output (from the :func:`columns` fixture),
+    arrays ``(N, L_out, C, ...)``, and the softmax weights ``(N, L_out, C)`` at x from Keras'
+    float64 forward pass."""
+    att = columns(model, data, mode, **kw)
     c = model.get_layer("profile").output.shape[-1] if \
         len(model.get_layer("profile").output.shape) == 3 else 1
     split = {f: getattr(att, f).reshape((N, -1, c) + getattr(att, f).shape[2:])
@@ -98,8 +127,9 @@ def _per_channel(model, data, mode: str, **kw):
 @pytest.mark.parametrize("mode,kw", [("genomics_default", {}), ("rescale", {}),
                                      ("gradient_x_input", {}),
                                      ("integrated_gradients", {"steps": 3})])
-def test_profile_equals_weighted_centred_logit_contributions(bpnet, data, mode, kw):
-    cols, w = _per_channel(bpnet, data, mode, **kw)
+@PROFILE_COLUMNS
+def test_profile_equals_weighted_centred_logit_contributions(bpnet, data, columns, mode, kw):
+    cols, w = _per_channel(columns, bpnet, data, mode, **kw)
     for channels in ("each", "sum"):
         engine, att = _attribute(bpnet, data, target=TargetSpec("profile", channels=channels),
                                  mode=mode, **kw)
@@ -123,7 +153,8 @@ def test_profile_sums_to_delta_and_prediction_matches_keras(bpnet, chrombpnet, d
         np.testing.assert_allclose(att.prediction[:, 0], want, **CLOSE)
 
 
-def test_profile_channels_each_vs_sum_vs_joint(bpnet, data):
+@PROFILE_COLUMNS
+def test_profile_channels_each_vs_sum_vs_joint(bpnet, data, columns):
     _, each = _attribute(bpnet, data, target=TargetSpec("profile", channels="each"))
     engine, total = _attribute(bpnet, data, target=TargetSpec("profile", channels="sum"))
     _assert_sums(each)
@@ -131,7 +162,7 @@ def test_profile_channels_each_vs_sum_vs_joint(bpnet, data):
         np.testing.assert_allclose(getattr(each, f).sum(axis=1), getattr(total, f)[:, 0],
                                    **CLOSE, err_msg=f)
     # joint: one softmax over all L_out x C logits (bpnet-lite, basepairmodels' default)
-    cols, _ = _per_channel(bpnet, data, "genomics_default")
+    cols, _ = _per_channel(columns, bpnet, data, "genomics_default")
     flat = zoo.keras_target(bpnet, data[0], "profile")          # (N, L_out * C), l-major
     _, joint = _attribute(bpnet, data, target=TargetSpec("profile", channels="joint"))
     _assert_sums(joint)
@@ -181,7 +212,8 @@ def test_counts_two_strands(bpnet, data):
 
 
 # --------------------------------------------------------------------------- callables, lists
-def test_user_callable_target(bpnet, data):
+@PROFILE_COLUMNS
+def test_user_callable_target(bpnet, data, columns):
     def weighted_plus_counts(vals, at_x):
         """Column 0: softmax(x)-weighted profile logits of strand 0 (not centred);
         column 1: 2 x the log counts of strand 1."""
@@ -193,7 +225,7 @@ def test_user_callable_target(bpnet, data):
                              task_names=["prof0", "counts1"])
     assert engine.task_labels == ["prof0", "counts1"] and att.output is None
     _assert_sums(att)
-    cols, w = _per_channel(bpnet, data, "genomics_default")
+    cols, w = _per_channel(columns, bpnet, data, "genomics_default")
     _, counts = _attribute(bpnet, data, output="logcounts")
     np.testing.assert_allclose(
         att.actual[:, 0], np.einsum("nl,nl...->n...", w[:, :, 0], cols["actual"][:, :, 0]),
@@ -365,11 +397,6 @@ def test_profile_weights_worked_example(weights, mode):
     assert abs(back.residual[0, 0, 0]) < 1e-15
 
 
-def _data1(data):
-    """The sequences with only their first reference (K = 1): per-pair weights."""
-    return data[0], data[1][:, :1]
-
-
 def _pair_logits(model, x, refs, c: int):
     """Keras float64 profile logits at x ``(N, L_out, C)`` and at each reference
     ``(N, K, L_out, C)``."""
@@ -391,12 +418,13 @@ def _secant(lx: np.ndarray, lr: np.ndarray, axis: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("weights", WEIGHTS)
-def test_profile_weights_equal_weighted_logit_contributions(bpnet, chrombpnet, data, weights):
+@PROFILE_COLUMNS
+def test_profile_weights_equal_weighted_logit_contributions(bpnet, chrombpnet, data1, columns,
+                                                            weights):
     """One reference: each convention's scores are the per-pair weighted, mean-centred
     combination of the logit-column scores (weights from Keras' float64 logits)."""
-    data1 = _data1(data)
     for model, c, channels in ((chrombpnet, 1, "sum"), (bpnet, 2, "each"), (bpnet, 2, "joint")):
-        _, cols = _attribute(model, data1, output="profile", mode="rescale")
+        cols = columns(model, data1, "rescale")
         lx, lr = _pair_logits(model, *data1, c)
         lr = lr[:, 0]
         if channels == "joint":

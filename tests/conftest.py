@@ -10,9 +10,11 @@ import pytest
 
 @pytest.fixture(scope="session")
 def built_models() -> Callable[[str, Callable[[], Any]], Any]:
-    """Keras models built once per test session (per xdist worker) and shared by the test
-    modules: ``built_models(key, build)`` calls ``build()`` the first time ``key`` is asked
-    for. Tests must not change the models they get."""
+    """Keras models (and DeepLIFT engines over them) built once per test session (per xdist
+    worker) and shared by the test modules: ``built_models(key, build)`` calls ``build()``
+    the first time ``key`` is asked for. Tests must not change what they get. An engine
+    reused keeps its traced step: tests that share one should also share an ``xdist_group``
+    so that they run on the same worker."""
     built: dict[str, Any] = {}
 
     def get(key: str, build: Callable[[], Any]) -> Any:

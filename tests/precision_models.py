@@ -8,7 +8,7 @@ Besides the zoo (``tests/zoo.py``), two small max-pool models of issue 18 sectio
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import keras
@@ -47,7 +47,9 @@ def inputs(length: int, n: int, k: int, seed: int = 0) -> tuple[np.ndarray, np.n
 
 def float32_error(model: keras.Model, mode: str, output: str | None = None,
                   tasks: Sequence[int] | None = None, *, n: int = 3, k: int = 5,
-                  maxpool: str = "rescale", seed: int = 0) -> tuple[float, float]:
+                  maxpool: str = "rescale", seed: int = 0,
+                  engines: Callable[[str, Callable[[], DeepLift]], DeepLift] | None = None
+                  ) -> tuple[float, float]:
     """``max |s32 - s64| / max |s64|`` of the hypothetical and of the actual scores.
 
     Parameters
@@ -58,6 +60,9 @@ def float32_error(model: keras.Model, mode: str, output: str | None = None,
         As :class:`dnalift.deeplift.DeepLift`.
     n, k, seed
         Sequences, dinucleotide shuffles per sequence and their seed.
+    engines : callable, optional
+        ``engines(dtype, build)`` returns the engine of ``dtype`` (e.g. one built earlier
+        with the same arguments, whose traced step is then reused); default: ``build()``.
 
     Returns
     -------
@@ -66,9 +71,10 @@ def float32_error(model: keras.Model, mode: str, output: str | None = None,
         scores.
     """
     x, refs = inputs(model.inputs[0].shape[1], n, k, seed)
-    att = {dtype: DeepLift(model, mode=mode, output=output, tasks=tasks, maxpool=maxpool,
-                           dtype=dtype).attribute(x, refs)
-           for dtype in ("float32", "float64")}
+    get = engines or (lambda dtype, build: build())
+    att = {dtype: get(dtype, lambda dtype=dtype: DeepLift(
+        model, mode=mode, output=output, tasks=tasks, maxpool=maxpool, dtype=dtype)
+    ).attribute(x, refs) for dtype in ("float32", "float64")}
 
     def rel(name: str) -> float:
         a = getattr(att["float64"], name)

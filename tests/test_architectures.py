@@ -37,14 +37,29 @@ def _marks(case: zoo.Case) -> list:
                               reason=f"needs a {case.needs} rule")]
 
 
-MATRIX = [pytest.param(case, mode, marks=_marks(case), id=f"{case.id}-{mode}")
+MATRIX = [pytest.param(case, mode, marks=_marks(case) + [zoo.xdist_group(case)],
+                       id=f"{case.id}-{mode}")
           for case in zoo.CASES for mode in MODES]
 
 
+class _Models:
+    """Each architecture, and its float64 engine per mode, built once per session."""
+
+    def __init__(self, built_models):
+        self._built = built_models
+
+    def __call__(self, case: zoo.Case):
+        return self._built(case.arch, case.build)
+
+    def engine(self, case: zoo.Case, mode: str, build):
+        return self._built(zoo.engine_key(case, mode, "float64"), build)
+
+
 @pytest.fixture
-def models(built_models):
-    """Each architecture built once per session: ``models(case) -> keras.Model``."""
-    return lambda case: built_models(case.arch, case.build)
+def models(built_models) -> _Models:
+    """``models(case) -> keras.Model``; ``models.engine(case, mode, build)``: the float64
+    engine (shared with tests/test_precision.py, same xdist group)."""
+    return _Models(built_models)
 
 
 def _inputs(length: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -59,7 +74,8 @@ def test_summation_to_delta(case, mode, models):
     model = models(case)
     length = model.inputs[0].shape[1]
     x, refs = _inputs(length)
-    engine = DeepLift(model, mode=mode, output=case.output, tasks=case.tasks, dtype="float64")
+    engine = models.engine(case, mode, lambda: DeepLift(
+        model, mode=mode, output=case.output, tasks=case.tasks, dtype="float64"))
     att = engine.attribute(x, refs)
     pred, want = zoo.keras_delta(model, x, refs, case.output, case.tasks)
     t = want.shape[1]

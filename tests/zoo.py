@@ -441,6 +441,19 @@ class Case:
         return ARCHITECTURES[self.arch]()
 
 
+def engine_key(case: Case, mode: str, dtype: str) -> str:
+    """Cache key of the engine of ``case`` in ``mode`` and ``dtype`` (default max-pool rule)
+    for the session cache of tests/conftest.py (``built_models``)."""
+    return f"engine:{case.id}:{case.tasks}:{mode}:{dtype}"
+
+
+def xdist_group(case: Case):
+    """The pytest-xdist group of the tests of one architecture (one worker builds the model
+    and its engines once, tests/test_architectures.py and tests/test_precision.py)."""
+    import pytest
+    return pytest.mark.xdist_group(f"zoo-{case.arch}")
+
+
 CASES: tuple[Case, ...] = (
     Case("chrombpnet", "logcounts"),
     Case("chrombpnet", "profile", (0, 5)),

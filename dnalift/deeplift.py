@@ -304,13 +304,20 @@ class DeepLift:
 
     def _path_gradients(self, rr, xr, at: dict) -> list:
         """Integrated gradients: mean gradient at ``steps`` midpoints of ref -> x, per task
-        (target coefficients ``at`` from x)."""
-        grads = None
-        for i in range(self.steps):
-            a = (i + 0.5) / self.steps
+        (target coefficients ``at`` from x).
+
+        Steps 1 .. steps-1 run in a compiled loop (``keras.ops.fori_loop``): the step is
+        traced once, not once per step (tracing time and graph size do not grow with
+        ``steps``); the sum is accumulated in step order.
+        """
+        def step(i) -> list:
+            a = (ops.cast(i, rr.dtype) + 0.5) / self.steps
             _, g = backend.value_and_task_grads(
                 lambda v: self._net.target_of_input(v, at)[0], rr + a * (xr - rr))
-            grads = g if grads is None else [u + v for u, v in zip(grads, g)]
+            return list(g)
+
+        grads = ops.fori_loop(1, self.steps, lambda i, acc: [u + v for u, v in
+                                                            zip(acc, step(i))], step(0))
         return [g / self.steps for g in grads]
 
 

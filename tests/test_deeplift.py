@@ -237,6 +237,32 @@ def test_integrated_gradients_approaches_delta():
     assert np.all(np.abs(att.residual) <= 0.02 * np.maximum(1, np.abs(att.delta)))
 
 
+def test_integrated_gradients_is_the_midpoint_rule_of_keras_gradients():
+    """Independent check of the path loop: the mean of TensorFlow's own gradients at the
+    ``steps`` midpoints ``r + (i + 1/2)/steps (x - r)`` of each pair, times ``x - r``."""
+    tf = pytest.importorskip("tensorflow")
+    inp = keras.Input((L, 4))
+    h = layers.Conv1D(4, 5, padding="same", activation="relu")(inp)
+    out = layers.Dense(2)(layers.Flatten()(h))                      # logits: no activation
+    model = _randomize(keras.Model(inp, out), 8)
+    x, refs = _inputs(10, n=2, k=2)
+    steps = 5
+    att = DeepLift(model, mode="integrated_gradients", steps=steps, dtype="float64"
+                   ).attribute(x, refs)
+    x64, r64 = x.astype("float64"), refs.astype("float64")
+    mean_grad = np.zeros((2, 2, 2, L, 4))                            # (N, K, T, L, 4)
+    for i in range(steps):
+        point = tf.constant(r64 + (i + 0.5) / steps * (x64[:, None] - r64))
+        for t in range(2):
+            with tf.GradientTape() as tape:
+                tape.watch(point)
+                y = tf.reduce_sum(model(tf.reshape(point, (-1, L, 4)))[:, t])
+            mean_grad[:, :, t] += tape.gradient(y, point).numpy() / steps
+    want = (mean_grad * (x64[:, None] - r64)[:, :, None]).sum(-1).mean(1)   # (N, T, L)
+    np.testing.assert_allclose(att.actual, want, rtol=1e-5, atol=1e-6)
+    assert np.abs(want).max() > 1e-2
+
+
 def test_batch_size_and_padding_do_not_change_results():
     model = conv_model()
     x, refs = _inputs(8, n=5, k=3)

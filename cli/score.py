@@ -191,7 +191,8 @@ def _targets(kinds: tuple, output_names: tuple, channels: str, combine: str,
               help="Per-pair weights of the profile target's mean-centred logits: the softmax "
                    "at x (dnalift), the mean of the softmax at x and at the reference "
                    "(chrombpnet: ChromBPNet's contribs_bw / DeepSHAP numbers), or Rescale "
-                   "through logits*softmax(logits) (bpnet-lite, tangermeme). See docs/concepts/targets.md.")
+                   "through logits*softmax(logits) (bpnet-lite, tangermeme). See "
+                   "docs/concepts/targets.md.")
 @click.option("--counts-combine", type=click.Choice(list(COUNTS_COMBINE)), default="sum",
               show_default=True,
               help="Counts target with several log-count columns: their sum, or the log of "

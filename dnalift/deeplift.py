@@ -310,10 +310,12 @@ class DeepLift:
         traced once, not once per step (tracing time and graph size do not grow with
         ``steps``); the sum is accumulated in step order.
         """
+        d = xr - rr
+
         def step(i) -> list:
             a = (ops.cast(i, rr.dtype) + 0.5) / self.steps
             _, g = backend.value_and_task_grads(
-                lambda v: self._net.target_of_input(v, at)[0], rr + a * (xr - rr))
+                lambda v: self._net.target_of_input(v, at)[0], rr + a * d)
             return list(g)
 
         grads = ops.fori_loop(1, self.steps, lambda i, acc: [u + v for u, v in

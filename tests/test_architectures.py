@@ -42,24 +42,12 @@ MATRIX = [pytest.param(case, mode, marks=_marks(case) + [zoo.xdist_group(case)],
           for case in zoo.CASES for mode in MODES]
 
 
-class _Models:
-    """Each architecture, and its float64 engine per mode, built once per session."""
-
-    def __init__(self, built_models):
-        self._built = built_models
-
-    def __call__(self, case: zoo.Case):
-        return self._built(case.arch, case.build)
-
-    def engine(self, case: zoo.Case, mode: str, build):
-        return self._built(zoo.engine_key(case, mode, "float64"), build)
-
-
 @pytest.fixture
-def models(built_models) -> _Models:
-    """``models(case) -> keras.Model``; ``models.engine(case, mode, build)``: the float64
-    engine (shared with tests/test_precision.py, same xdist group)."""
-    return _Models(built_models)
+def models(built_models):
+    """The session cache (tests/conftest.py): each architecture and its float64 engine per
+    mode built once; the genomics_default engines are shared with tests/test_precision.py
+    (same xdist group)."""
+    return built_models
 
 
 def _inputs(length: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -71,10 +59,10 @@ def _inputs(length: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.mark.parametrize("case,mode", MATRIX)
 def test_summation_to_delta(case, mode, models):
-    model = models(case)
+    model = models(case.arch, case.build)
     length = model.inputs[0].shape[1]
     x, refs = _inputs(length)
-    engine = models.engine(case, mode, lambda: DeepLift(
+    engine = models(zoo.engine_key(case, mode, "float64"), lambda: DeepLift(
         model, mode=mode, output=case.output, tasks=case.tasks, dtype="float64"))
     att = engine.attribute(x, refs)
     pred, want = zoo.keras_delta(model, x, refs, case.output, case.tasks)

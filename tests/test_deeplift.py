@@ -259,6 +259,7 @@ def test_integrated_gradients_is_the_midpoint_rule_of_keras_gradients():
                 y = tf.reduce_sum(model(tf.reshape(point, (-1, L, 4)))[:, t])
             mean_grad[:, :, t] += tape.gradient(y, point).numpy() / steps
     want = (mean_grad * (x64[:, None] - r64)[:, :, None]).sum(-1).mean(1)   # (N, T, L)
+    # measured: max |difference| 1.2e-7 of scores up to 2.8 (the Keras model runs in float32)
     np.testing.assert_allclose(att.actual, want, rtol=1e-5, atol=1e-6)
     assert np.abs(want).max() > 1e-2
 

@@ -420,7 +420,8 @@ def score(model: Any, inputs: ScoreInputs | Iterable[Any], output: OutputSpec | 
         engine = dataclasses.replace(engine, task_names=read_task_names(paths[0]))
     for o in head_outs:
         _remove_stale_temps(o)
-    models, checksums, combined = _build_engines(paths, engine)
+    models, checksums, combined = _build_engines(paths, _fused_for_job(engine, reference,
+                                                                       inputs.n))
     job = _Job(models, combined, engine, reference, out, inputs, sizes, summary)
     faults.inject("loaded")
     if inputs.check_length is not None and combined.input_length is not None:
@@ -438,6 +439,22 @@ def score(model: Any, inputs: ScoreInputs | Iterable[Any], output: OutputSpec | 
     job.run(attrs, progress)
     summary.seconds = time.perf_counter() - t_start
     return summary
+
+
+def _fused_for_job(engine: EngineSpec, reference: ReferenceSpec, n_regions: int
+                   ) -> EngineSpec:
+    """``engine`` with ``fuse`` decided from the whole job, unless its options set it.
+
+    The engine alone would decide from its first call, one batch; the job knows its size:
+    ``n_regions`` x references x strands pairs (:func:`dnalift.engine.backend.worth_fusing`).
+    A stream of unknown length (``n_regions`` 0) is fused."""
+    if "fuse" in engine.options:
+        return engine
+    from dnalift.engine.backend import worth_fusing
+    pairs = n_regions * max(1, reference.n_references or 1) * \
+        (2 if engine.strands == "both" else 1)
+    fuse = n_regions == 0 or worth_fusing(pairs)
+    return dataclasses.replace(engine, options={**engine.options, "fuse": fuse})
 
 
 def _build_engines(paths: Sequence[Any], engine: EngineSpec

@@ -270,3 +270,20 @@ def test_shard_bounds_tile_the_input():
             assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
             sizes = [hi - lo for lo, hi in bounds]
             assert max(sizes) - min(sizes) <= 1
+
+
+def test_a_job_fuses_its_rules_by_its_own_size():
+    # regions x references x strands against FUSE_MIN_PAIRS (20,000): the engine alone would
+    # decide from its first call, one batch of a long job
+    from dnalift.engine.backend import FUSE_MIN_PAIRS
+    spec, refs10 = scoring.EngineSpec(), ReferenceSpec(k=10)
+    fuse = lambda engine, ref, n: scoring._fused_for_job(engine, ref, n).options["fuse"]
+    assert FUSE_MIN_PAIRS == 20_000
+    assert fuse(spec, refs10, 1_999) is False and fuse(spec, refs10, 2_000) is True
+    both = scoring.EngineSpec(strands="both")
+    assert fuse(both, refs10, 999) is False and fuse(both, refs10, 1_000) is True
+    assert fuse(spec, ReferenceSpec("gc"), 19_999) is False  # one reference per region
+    assert fuse(spec, refs10, 0) is True  # a stream of unknown length
+    given = scoring.EngineSpec(options={"maxpool": "gradient", "fuse": False})
+    assert scoring._fused_for_job(given, refs10, 10**6) is given
+    assert scoring._fused_for_job(spec, refs10, 5).options == {"fuse": False}

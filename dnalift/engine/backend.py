@@ -121,6 +121,23 @@ def compile_fn(fn: Callable) -> Callable:
     return fn
 
 
+FUSE_MIN_PAIRS = 20_000
+"""Jobs of at least this many (sequence, reference) pairs fuse their rules by default
+(:func:`worth_fusing`)."""
+
+
+def worth_fusing(n_pairs: int) -> bool:
+    """Whether fusing the rules (:func:`fuse`) pays for a job of ``n_pairs`` pairs.
+
+    Fusing compiles each max-pool / piecewise-linear rule and its gradient with XLA when the
+    step is first traced: about 0.1 s each, 1 s on the shipped simulated model (8 compiled
+    functions), against 20-60 us saved per pair afterwards (``bench/bench_fuse.py``). Below
+    :data:`FUSE_MIN_PAIRS` the compilation costs more than it saves; fused and unfused rules
+    give the same scores (``tests/test_engine.py``).
+    """
+    return int(n_pairs) >= FUSE_MIN_PAIRS
+
+
 def fuse(fn: Callable) -> Callable:
     """Compile an elementwise-heavy function of tensors into fused kernels where that pays.
 

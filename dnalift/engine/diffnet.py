@@ -48,17 +48,24 @@ class DiffNet:
     input_key : Key
     target : Target
     dtype : str
+    fuse : bool
+        Fuse the rules that gain from it (:meth:`compile_rules`).
     """
 
     def __init__(self, steps: list[Step], input_key: Key, target: Target,
-                 dtype: str = "float32"):
+                 dtype: str = "float32", fuse: bool = True):
         self.input_key = input_key
         self.target = target
         self.dtype = dtype
         self.forward_steps = prune(steps, tuple(target.keys) + tuple(target.output_keys))
         self.delta_steps = prune(steps, target.keys)
         self.part_keys = part_keys(self.delta_steps)
-        self.rules = {s.output: s.kind.compile(s, dtype) for s in self.delta_steps}
+        self.rules = self.compile_rules(fuse)
+
+    def compile_rules(self, fuse: bool) -> dict:
+        """Each step's compiled rule by output key (:meth:`Kind.compile`); ``fuse``: XLA-fused
+        max-pool and piecewise-linear rules (:func:`dnalift.engine.backend.fuse`)."""
+        return {s.output: s.kind.compile(s, self.dtype, fuse) for s in self.delta_steps}
 
     def forward(self, x) -> dict:
         """All activations for inputs ``x`` ``(B, L, 4)`` (model semantics, biases included)."""

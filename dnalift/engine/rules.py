@@ -142,9 +142,10 @@ class Kind:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name!r})"
 
-    def compile(self, step: Step, dtype: str) -> Callable | None:
-        """The step's rule as a function of tensors only (fused where that pays), or None;
-        ``dtype`` is the precision the pairs are scored in."""
+    def compile(self, step: Step, dtype: str, fuse: bool = True) -> Callable | None:
+        """The step's rule as a function of tensors only, or None; ``dtype`` is the precision
+        the pairs are scored in; ``fuse``: compile the rules that gain from it into fused
+        kernels (:func:`backend.fuse`), else return them as plain functions."""
         return None
 
     def forward(self, step: Step, inputs: list, dtype: str):
@@ -202,9 +203,9 @@ class NegateKind(PlumbingKind):
 class NonlinearKind(Kind):
     """An elementwise nonlinearity ``y = f(z)``: Rescale or RevealCancel (``step.rule``)."""
 
-    def compile(self, step, dtype):
+    def compile(self, step, dtype, fuse=True):
         """``(z_x, y_x, Δ, A=None) -> Δy``. Piecewise-linear activations are fused
-        (:func:`backend.fuse`) and their quotients are exact in the scoring precision. Smooth
+        (:func:`backend.fuse`, with ``fuse``) and their quotients are exact in the scoring precision. Smooth
         ones are not fused (XLA's fast float32 ``exp``/``tanh`` are ~1e-6 off) and, when
         scoring in float32, evaluate their difference quotients in float64
         (:func:`nonlinear.quotient_dtype`): ``f(z_x) - f(z_r)`` cancels digits that ``Δy/Δ``
@@ -219,7 +220,7 @@ class NonlinearKind(Kind):
             fp = nonlinear.derivative(step.fn, z_x)
             extra = (a,) if uses_parts else ()
             return rule_fn(step.fn, z_x, y_x, fp, d, *extra, eps, work=work)
-        return backend.fuse(rule) if piecewise else rule
+        return backend.fuse(rule) if piecewise and fuse else rule
 
     def forward(self, step, inputs, dtype):
         return step.fn(inputs[0])
@@ -251,9 +252,9 @@ class ProductKind(Kind):
 class MaxPoolKind(Kind):
     """Max pooling with the ``maxpool=`` rule (:mod:`dnalift.engine.maxpool`)."""
 
-    def compile(self, step, dtype):
-        variant = step.rule.rsplit("-", 1)[-1]
-        return backend.fuse(partial(maxpool.maxpool_rule, step.layer, variant=variant))
+    def compile(self, step, dtype, fuse=True):
+        rule = partial(maxpool.maxpool_rule, step.layer, variant=step.rule.rsplit("-", 1)[-1])
+        return backend.fuse(rule) if fuse else rule
 
     def forward(self, step, inputs, dtype):
         return step.layer.call(inputs[0])
@@ -271,8 +272,8 @@ class TimeDistributedKind(Kind):
         super().__init__(inner.name, inner.signs)
         self.inner = inner
 
-    def compile(self, step, dtype):
-        return self.inner.compile(step, dtype)
+    def compile(self, step, dtype, fuse=True):
+        return self.inner.compile(step, dtype, fuse)
 
     def forward(self, step, inputs, dtype):
         folded = [timedistributed.fold(v) for v in inputs]

@@ -95,7 +95,7 @@ def _run_here(models, sizes, k, repeats, seed) -> list[dict]:
         x = np.eye(4, dtype="float32")[rng.integers(0, 4, (n, length))]
         refs = _references(x, k, seed)
         pairs = refs.reshape(n * k, length, 4)  # the N·K pair inputs of the baseline
-        base_engine = DeepLift(model, mode="rescale", tasks=[0], batch_size=batch)
+        base_engine = DeepLift(model, mode="rescale", tasks=[0], batch_size=batch, fuse=True)
         grad = _gradient_pass(base_engine)
         fns = {"input_gradient": lambda: grad(pairs, batch)}
         for mode in MODES:

@@ -133,11 +133,10 @@ class DeepLift:
         Custom layer declarations (default: :data:`dnalift.engine.rules.DEFAULT_REGISTRY`).
     fuse : bool, optional
         Compile the max-pool and piecewise-linear rules into fused XLA kernels (TensorFlow;
-        other backends ignore it). Same scores either way; fusing costs ~0.1 s per rule at
-        the first call and pays back on long jobs. None (default): decided at the first
-        :meth:`attribute` call, fused when it scores at least
-        :data:`dnalift.engine.backend.FUSE_MIN_PAIRS` (sequence, reference) pairs. Pass
-        ``fuse=True`` when scoring a long job in small calls.
+        other backends ignore it). Same scores either way; fusing costs 0.15-0.3 s per rule
+        at the first call and pays back on long jobs. None (default): decided by
+        :meth:`plan`, or else at the first :meth:`attribute` call from the pairs it scores.
+        Pass ``fuse=True`` (or call ``plan``) when scoring a long job in small calls.
 
     Attributes
     ----------
@@ -196,6 +195,39 @@ class DeepLift:
         backend.disable_tf32()
         self._step = backend.compile_fn(self._batch)
 
+    def plan(self, n_pairs: int | None, length: int | None = None) -> bool | None:
+        """Decide, once and before the first call, whether to fuse the rules for a job.
+
+        Parameters
+        ----------
+        n_pairs : int or None
+            (sequence, reference) pairs the whole job will score; None: unknown (a stream),
+            fused.
+        length : int, optional
+            Sequence length (default: the model's input length).
+
+        Returns
+        -------
+        bool or None
+            :attr:`fuse`: True when each fused rule would process at least
+            :data:`dnalift.engine.backend.FUSE_MIN_ELEMENTS` elements
+            (:func:`dnalift.engine.backend.worth_fusing`); unchanged when already decided
+            (``fuse=`` or an earlier call); None when the length is unknown.
+        """
+        length = self.input_length if length is None else int(length)
+        if self.fuse is not None or (n_pairs is not None and length is None):
+            return self.fuse
+        if n_pairs is None:
+            fuse = True
+        else:
+            with backend.autocast(self.dtype):
+                ax = self._net.forward(ops.zeros((1, length, 4), self.dtype))
+            fuse = backend.worth_fusing(n_pairs, self._net.fused_elements(ax))
+        self.fuse = fuse
+        if fuse:  # before the step is first traced: the rules are part of it
+            self._net.rules = self._net.compile_rules(True)
+        return self.fuse
+
     def _label_function_target(self, target, task_names: Sequence[str] | None):
         """A callable target with its T labels (``task_names``, else indices); T from one
         evaluation on an all-zero sequence."""
@@ -240,10 +272,7 @@ class DeepLift:
         n, k = x.shape[0], refs.shape[1]
         if n == 0 or k == 0:
             return self._empty(x.shape, k)
-        if self.fuse is None:  # before the step is first traced: the rules are part of it
-            self.fuse = backend.worth_fusing(n * k)
-            if self.fuse:
-                self._net.rules = self._net.compile_rules(True)
+        self.plan(n * k, x.shape[1])
         per = max(1, self.batch_size // k)
         parts = []
         for lo in range(0, n, per):

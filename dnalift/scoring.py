@@ -420,8 +420,8 @@ def score(model: Any, inputs: ScoreInputs | Iterable[Any], output: OutputSpec | 
         engine = dataclasses.replace(engine, task_names=read_task_names(paths[0]))
     for o in head_outs:
         _remove_stale_temps(o)
-    models, checksums, combined = _build_engines(paths, _fused_for_job(engine, reference,
-                                                                       inputs.n))
+    models, checksums, combined = _build_engines(paths, engine)
+    _plan_fusion(combined, reference, inputs.n)
     job = _Job(models, combined, engine, reference, out, inputs, sizes, summary)
     faults.inject("loaded")
     if inputs.check_length is not None and combined.input_length is not None:
@@ -441,20 +441,15 @@ def score(model: Any, inputs: ScoreInputs | Iterable[Any], output: OutputSpec | 
     return summary
 
 
-def _fused_for_job(engine: EngineSpec, reference: ReferenceSpec, n_regions: int
-                   ) -> EngineSpec:
-    """``engine`` with ``fuse`` decided from the whole job, unless its options set it.
-
-    The engine alone would decide from its first call, one batch; the job knows its size:
-    ``n_regions`` x references x strands pairs (:func:`dnalift.engine.backend.worth_fusing`).
-    A stream of unknown length (``n_regions`` 0) is fused."""
-    if "fuse" in engine.options:
-        return engine
-    from dnalift.engine.backend import worth_fusing
-    pairs = n_regions * max(1, reference.n_references or 1) * \
-        (2 if engine.strands == "both" else 1)
-    fuse = n_regions == 0 or worth_fusing(pairs)
-    return dataclasses.replace(engine, options={**engine.options, "fuse": fuse})
+def _plan_fusion(combined: CombinedEngine, reference: ReferenceSpec, n_regions: int) -> None:
+    """Let every engine decide from the whole job whether to fuse its rules
+    (:meth:`dnalift.deeplift.DeepLift.plan`): ``n_regions`` x references x strands pairs; a
+    stream of unknown length (``n_regions`` 0) is fused. Alone, an engine would decide from
+    its first call, one batch."""
+    strands = 2 if combined.strands == "both" else 1
+    pairs = n_regions * max(1, reference.n_references or 1) * strands if n_regions else None
+    for engine in combined.engines:
+        engine.plan(pairs)
 
 
 def _build_engines(paths: Sequence[Any], engine: EngineSpec

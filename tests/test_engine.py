@@ -152,25 +152,44 @@ def test_fused_and_unfused_rules_give_the_same_scores(mode, maxpool):
         np.testing.assert_allclose(a.delta, b.delta, rtol=1e-6, atol=1e-6, err_msg=name)
 
 
-def test_fusing_is_decided_by_the_first_call_unless_given(monkeypatch):
+def test_worth_fusing_weighs_the_elements_each_fused_rule_processes():
+    from dnalift.engine import backend
+    assert backend.FUSE_MIN_ELEMENTS == 100_000_000
+    # the bench's two models at their measured break-even job sizes
+    simulated, bpnet = [3200, 3200, 3200, 32], [64_000] * 9
+    assert not backend.worth_fusing(40_000, simulated)
+    assert backend.worth_fusing(42_000, simulated)
+    assert not backend.worth_fusing(1_500, bpnet) and backend.worth_fusing(1_600, bpnet)
+    assert not backend.worth_fusing(10**9, [])  # nothing to fuse
+
+
+def test_fusing_is_decided_once_by_plan_or_the_first_call(monkeypatch):
     import tensorflow as tf
     from dnalift.engine import backend
-    monkeypatch.setattr(backend, "FUSE_MIN_PAIRS", 10)
-    assert not backend.worth_fusing(9) and backend.worth_fusing(10)
+    monkeypatch.setattr(backend, "FUSE_MIN_ELEMENTS", 100)
+    # fused rules: the conv's ReLU (input 10 x 4 elements per pair), the dense ReLU (3)
     model = _model(lambda h: layers.Dense(2)(layers.ReLU()(layers.Dense(3)(h))))
-    small, large = _inputs(0, n=3, k=3), _inputs(1, n=5, k=2)  # 9 and 10 pairs
+    assert deeplift.DeepLift(model)._net.fused_elements(
+        deeplift.DeepLift(model)._net.forward(np.zeros((1, L, 4), "float32"))) == [40, 3]
+    small, large = _inputs(0, n=2, k=2), _inputs(1, n=3, k=2)  # 4 x 43 < 2 x 100 <= 6 x 43
     fused_rule = tf.types.experimental.PolymorphicFunction
+
+    def rules_fused(engine):
+        return [isinstance(r, fused_rule) for r in engine._net.rules.values()]
     for (x, refs), want in ((small, False), (large, True)):
         engine = deeplift.DeepLift(model)
         assert engine.fuse is None
         engine.attribute(x, refs)
-        assert engine.fuse is want
-        compiled = list(engine._net.rules.values())
-        assert any(isinstance(r, fused_rule) for r in compiled) is want
+        assert engine.fuse is want and rules_fused(engine).count(True) == 2 * want
         engine.attribute(*(small if want else large))  # decided once, for the engine's life
-        assert engine.fuse is want
+        assert engine.plan(10**9 if not want else 1) is want and engine.fuse is want
+    planned = deeplift.DeepLift(model)
+    assert planned.plan(5) is True and rules_fused(planned).count(True) == 2
+    planned.attribute(*small)
+    assert planned.fuse is True
+    assert deeplift.DeepLift(model).plan(None) is True  # a stream of unknown length
     for given in (True, False):
         engine = deeplift.DeepLift(model, fuse=given)
-        engine.attribute(*(small if given else large))
-        assert engine.fuse is given
-        assert any(isinstance(r, fused_rule) for r in engine._net.rules.values()) is given
+        assert engine.plan(1 if given else 10**9) is given
+        engine.attribute(*small)
+        assert engine.fuse is given and rules_fused(engine).count(True) == 2 * given

@@ -272,18 +272,22 @@ def test_shard_bounds_tile_the_input():
             assert max(sizes) - min(sizes) <= 1
 
 
-def test_a_job_fuses_its_rules_by_its_own_size():
-    # regions x references x strands against FUSE_MIN_PAIRS (20,000): the engine alone would
-    # decide from its first call, one batch of a long job
-    from dnalift.engine.backend import FUSE_MIN_PAIRS
-    spec, refs10 = scoring.EngineSpec(), ReferenceSpec(k=10)
-    fuse = lambda engine, ref, n: scoring._fused_for_job(engine, ref, n).options["fuse"]
-    assert FUSE_MIN_PAIRS == 20_000
-    assert fuse(spec, refs10, 1_999) is False and fuse(spec, refs10, 2_000) is True
-    both = scoring.EngineSpec(strands="both")
-    assert fuse(both, refs10, 999) is False and fuse(both, refs10, 1_000) is True
-    assert fuse(spec, ReferenceSpec("gc"), 19_999) is False  # one reference per region
-    assert fuse(spec, refs10, 0) is True  # a stream of unknown length
-    given = scoring.EngineSpec(options={"maxpool": "gradient", "fuse": False})
-    assert scoring._fused_for_job(given, refs10, 10**6) is given
-    assert scoring._fused_for_job(spec, refs10, 5).options == {"fuse": False}
+def test_a_job_plans_fusion_from_its_own_size():
+    # regions x references x strands: the engine alone would decide from its first call,
+    # one batch of a long job (break-even of the shipped model: ~41,600 pairs, 4 fused rules
+    # of 3200, 3200, 3200 and 32 elements per pair)
+    from dnalift.deeplift import load_model
+    from dnalift.ensemble import CombinedEngine
+    model = load_model(MODEL)
+
+    def planned(n_regions, reference=ReferenceSpec(k=10), strands="forward", **kw):
+        engine = scoring.EngineSpec(strands=strands, **kw).build(model)
+        assert engine._net.fused_elements(engine._net.forward(
+            np.zeros((1, 200, 4), "float32"))) == [3200, 3200, 3200, 32]
+        scoring._plan_fusion(CombinedEngine([engine], strands=strands), reference, n_regions)
+        return engine.fuse
+    assert planned(4_100) is False and planned(4_200) is True
+    assert planned(2_100, strands="both") is True and planned(2_000, strands="both") is False
+    assert planned(41_000, ReferenceSpec("gc")) is False  # one reference per region
+    assert planned(0) is True  # a stream of unknown length
+    assert planned(10**6, options={"fuse": False}) is False

@@ -121,21 +121,34 @@ def compile_fn(fn: Callable) -> Callable:
     return fn
 
 
-FUSE_MIN_PAIRS = 20_000
-"""Jobs of at least this many (sequence, reference) pairs fuse their rules by default
-(:func:`worth_fusing`)."""
+FUSE_MIN_ELEMENTS = 100_000_000
+"""A job fuses its rules by default when each fused rule would process at least this many
+elements in all (:func:`worth_fusing`)."""
 
 
-def worth_fusing(n_pairs: int) -> bool:
+def worth_fusing(n_pairs: int, elements: list[int]) -> bool:
     """Whether fusing the rules (:func:`fuse`) pays for a job of ``n_pairs`` pairs.
 
-    Fusing compiles each max-pool / piecewise-linear rule and its gradient with XLA when the
-    step is first traced: about 0.1 s each, 1 s on the shipped simulated model (8 compiled
-    functions), against 20-60 us saved per pair afterwards (``bench/bench_fuse.py``). Below
-    :data:`FUSE_MIN_PAIRS` the compilation costs more than it saves; fused and unfused rules
-    give the same scores (``tests/test_engine.py``).
+    Parameters
+    ----------
+    n_pairs : int
+        (sequence, reference) pairs the job scores.
+    elements : list of int
+        Per rule that fuses, the elements of its input per pair.
+
+    Notes
+    -----
+    Fusing compiles each rule and its gradient with XLA when the step is first traced, about
+    0.15-0.3 s per rule; the fused rules then save time in proportion to the elements they
+    process. ``python bench/bench_fuse.py`` (2-core AMD EPYC): the shipped simulated model
+    (4 fused rules, 2,400 elements each per pair) breaks even at ~46,000 pairs, a BPNet-sized
+    model (9 rules, 64,000 elements) at ~2,500 pairs: both ~1e8 elements per rule, hence
+    :data:`FUSE_MIN_ELEMENTS`. Fused and unfused rules give the same scores
+    (``tests/test_engine.py``).
     """
-    return int(n_pairs) >= FUSE_MIN_PAIRS
+    if not elements:
+        return False
+    return int(n_pairs) * sum(elements) >= FUSE_MIN_ELEMENTS * len(elements)
 
 
 def fuse(fn: Callable) -> Callable:

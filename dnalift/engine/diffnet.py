@@ -9,6 +9,8 @@ to the input Δ is the multiplier. Pairs are sequence-major (row ``n·K + k``). 
 
 from __future__ import annotations
 
+import numpy as np
+
 from keras import ops
 
 from dnalift.engine import nonlinear
@@ -66,6 +68,12 @@ class DiffNet:
         """Each step's compiled rule by output key (:meth:`Kind.compile`); ``fuse``: XLA-fused
         max-pool and piecewise-linear rules (:func:`dnalift.engine.backend.fuse`)."""
         return {s.output: s.kind.compile(s, self.dtype, fuse) for s in self.delta_steps}
+
+    def fused_elements(self, ax: dict) -> list[int]:
+        """Per fused rule (:meth:`Kind.fuses`), the elements of its input per sequence, from
+        the activations ``ax`` of one sequence (:meth:`forward`)."""
+        return [int(np.prod(ax[s.inputs[0]].shape[1:])) for s in self.delta_steps
+                if s.kind.fuses(s)]
 
     def forward(self, x) -> dict:
         """All activations for inputs ``x`` ``(B, L, 4)`` (model semantics, biases included)."""

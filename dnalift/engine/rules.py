@@ -144,9 +144,13 @@ class Kind:
 
     def compile(self, step: Step, dtype: str, fuse: bool = True) -> Callable | None:
         """The step's rule as a function of tensors only, or None; ``dtype`` is the precision
-        the pairs are scored in; ``fuse``: compile the rules that gain from it into fused
-        kernels (:func:`backend.fuse`), else return them as plain functions."""
+        the pairs are scored in; ``fuse``: compile the rules that gain from it
+        (:meth:`fuses`) into fused kernels (:func:`backend.fuse`), else return them plain."""
         return None
+
+    def fuses(self, step: Step) -> bool:
+        """Whether the step's rule is fused when the engine fuses (:meth:`compile`)."""
+        return False
 
     def forward(self, step: Step, inputs: list, dtype: str):
         """Output at the sequences ``(N, ...)`` from input activations (model semantics)."""
@@ -212,7 +216,7 @@ class NonlinearKind(Kind):
         would amplify for small ``Δ``."""
         rule_fn = nonlinear.NONLINEAR_RULES.get(step.rule, nonlinear.rescale_rule)
         uses_parts = rule_fn is nonlinear.reveal_cancel_rule
-        piecewise = step.act in PIECEWISE_LINEAR
+        piecewise = self.fuses(step)
         work = dtype if piecewise else nonlinear.quotient_dtype(dtype)
         eps = nonlinear.EPS.get(work, 1e-5)
 
@@ -221,6 +225,9 @@ class NonlinearKind(Kind):
             extra = (a,) if uses_parts else ()
             return rule_fn(step.fn, z_x, y_x, fp, d, *extra, eps, work=work)
         return backend.fuse(rule) if piecewise and fuse else rule
+
+    def fuses(self, step):
+        return step.act in PIECEWISE_LINEAR
 
     def forward(self, step, inputs, dtype):
         return step.fn(inputs[0])
@@ -256,6 +263,9 @@ class MaxPoolKind(Kind):
         rule = partial(maxpool.maxpool_rule, step.layer, variant=step.rule.rsplit("-", 1)[-1])
         return backend.fuse(rule) if fuse else rule
 
+    def fuses(self, step):
+        return True
+
     def forward(self, step, inputs, dtype):
         return step.layer.call(inputs[0])
 
@@ -274,6 +284,9 @@ class TimeDistributedKind(Kind):
 
     def compile(self, step, dtype, fuse=True):
         return self.inner.compile(step, dtype, fuse)
+
+    def fuses(self, step):
+        return self.inner.fuses(step)
 
     def forward(self, step, inputs, dtype):
         folded = [timedistributed.fold(v) for v in inputs]

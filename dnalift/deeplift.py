@@ -188,6 +188,7 @@ class DeepLift:
         self.rules = policy.rule_labels(self._net.delta_steps)
         shape = model.inputs[0].shape if getattr(model, "inputs", None) else None
         self.input_length = None if shape is None or shape[1] is None else int(shape[1])
+        self._input_shape = (None,) if shape is None else tuple(shape[1:])
         if isinstance(self.target, targets.FunctionTarget):
             self.target = self._label_function_target(self.target, task_names)
             self._net.target = self.target
@@ -195,7 +196,7 @@ class DeepLift:
         backend.disable_tf32()
         self._step = backend.compile_fn(self._batch)
 
-    def plan(self, n_pairs: int | None, length: int | None = None) -> bool | None:
+    def plan(self, n_pairs: int | None, shape: tuple | None = None) -> bool | None:
         """Decide, once and before the first call, whether to fuse the rules for a job.
 
         Parameters
@@ -203,8 +204,8 @@ class DeepLift:
         n_pairs : int or None
             (sequence, reference) pairs the whole job will score; None: unknown (a stream),
             fused.
-        length : int, optional
-            Sequence length (default: the model's input length).
+        shape : tuple, optional
+            Shape of one input sequence, ``(L, C)`` (default: the model's input shape).
 
         Returns
         -------
@@ -212,16 +213,16 @@ class DeepLift:
             :attr:`fuse`: True when each fused rule would process at least
             :data:`dnalift.engine.backend.FUSE_MIN_ELEMENTS` elements
             (:func:`dnalift.engine.backend.worth_fusing`); unchanged when already decided
-            (``fuse=`` or an earlier call); None when the length is unknown.
+            (``fuse=`` or an earlier call); None when the shape is unknown.
         """
-        length = self.input_length if length is None else int(length)
-        if self.fuse is not None or (n_pairs is not None and length is None):
+        shape = self._input_shape if shape is None else tuple(int(d) for d in shape)
+        if self.fuse is not None or (n_pairs is not None and None in shape):
             return self.fuse
         if n_pairs is None:
             fuse = True
         else:
             with backend.autocast(self.dtype):
-                ax = self._net.forward(ops.zeros((1, length, 4), self.dtype))
+                ax = self._net.forward(ops.zeros((1,) + shape, self.dtype))
             fuse = backend.worth_fusing(n_pairs, self._net.fused_elements(ax))
         self.fuse = fuse
         if fuse:  # before the step is first traced: the rules are part of it
@@ -272,7 +273,7 @@ class DeepLift:
         n, k = x.shape[0], refs.shape[1]
         if n == 0 or k == 0:
             return self._empty(x.shape, k)
-        self.plan(n * k, x.shape[1])
+        self.plan(n * k, x.shape[1:])
         per = max(1, self.batch_size // k)
         parts = []
         for lo in range(0, n, per):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bench_engine import _references  # noqa: E402
+from bench_trace import first_and_best  # noqa: E402
 
 SHIPPED = HERE.parent / "data" / "simulated" / "model.h5"
 
@@ -31,19 +31,6 @@ def _models() -> dict:
     from dnalift.deeplift import load_model
     from models import BUILDERS
     return {"shipped simulated": load_model(SHIPPED), "bpnet-sized": BUILDERS["bpnet"]()}
-
-
-def _time(engine, x, refs, repeats: int) -> tuple[float, float]:
-    """(first call seconds, best later call seconds)."""
-    t = time.perf_counter()
-    engine.attribute(x, refs)
-    first = time.perf_counter() - t
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        engine.attribute(x, refs)
-        best = min(best, time.perf_counter() - t)
-    return first, best
 
 
 def run(n_seqs: int = 64, k: int = 10, batch_size: int = 640, repeats: int = 3,
@@ -60,7 +47,7 @@ def run(n_seqs: int = 64, k: int = 10, batch_size: int = 640, repeats: int = 3,
         row = {"model": name, "pairs": n * k}
         for fuse in (True, False):
             engine = DeepLift(model, mode=mode, batch_size=batch_size, fuse=fuse)
-            first, best = _time(engine, x, refs, repeats)
+            first, best = first_and_best(engine, x, refs, repeats)
             key = "fused" if fuse else "unfused"
             row[f"{key}_first_s"], row[f"{key}_us_per_pair"] = first, best / (n * k) * 1e6
         saved = (row["unfused_us_per_pair"] - row["fused_us_per_pair"]) * 1e-6

@@ -122,8 +122,8 @@ def compile_fn(fn: Callable) -> Callable:
 
 
 FUSE_MIN_ELEMENTS = 100_000_000
-"""A job fuses its rules by default when each fused rule would process at least this many
-elements in all (:func:`worth_fusing`)."""
+"""A job fuses its rules by default when its fused rules would process, on average, at least
+this many elements each over the job (:func:`worth_fusing`)."""
 
 
 def worth_fusing(n_pairs: int, elements: list[int]) -> bool:

@@ -209,9 +209,9 @@ class NonlinearKind(Kind):
 
     def compile(self, step, dtype, fuse=True):
         """``(z_x, y_x, Δ, A=None) -> Δy``. Piecewise-linear activations are fused
-        (:func:`backend.fuse`, with ``fuse``) and their quotients are exact in the scoring precision. Smooth
-        ones are not fused (XLA's fast float32 ``exp``/``tanh`` are ~1e-6 off) and, when
-        scoring in float32, evaluate their difference quotients in float64
+        (:func:`backend.fuse`, with ``fuse``) and their quotients are exact in the scoring
+        precision. Smooth ones are not fused (XLA's fast float32 ``exp``/``tanh`` are ~1e-6
+        off) and, when scoring in float32, evaluate their difference quotients in float64
         (:func:`nonlinear.quotient_dtype`): ``f(z_x) - f(z_r)`` cancels digits that ``Δy/Δ``
         would amplify for small ``Δ``."""
         rule_fn = nonlinear.NONLINEAR_RULES.get(step.rule, nonlinear.rescale_rule)

@@ -99,7 +99,7 @@ def _run_here(models, sizes, k, repeats, seed) -> list[dict]:
         grad = _gradient_pass(base_engine)
         fns = {"input_gradient": lambda: grad(pairs, batch)}
         for mode in MODES:
-            # throughput of long jobs: rules fused, as in jobs of >= FUSE_MIN_PAIRS pairs
+            # throughput of long jobs: rules fused, as a long job decides (backend.worth_fusing)
             engine = DeepLift(model, mode=mode, tasks=[0], batch_size=batch, fuse=True)
             fns[mode] = lambda engine=engine: engine.attribute(x, refs)
         times = _best_times(fns, repeats)

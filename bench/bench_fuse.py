@@ -6,7 +6,7 @@ the first call; the fused rules then run faster. For each model this prints, fro
 process, the first call's seconds and the best later call's microseconds per (sequence,
 reference) pair with ``fuse=True`` and ``fuse=False``, and the break-even job size
 ``extra first-call seconds / seconds saved per pair``, the figure behind
-:data:`dnalift.engine.backend.FUSE_MIN_PAIRS`::
+:data:`dnalift.engine.backend.FUSE_MIN_ELEMENTS`::
 
     python bench/bench_fuse.py [--n-seqs 64] [--k 10] [--batch-size 640] [--repeats 3]
 """

@@ -239,7 +239,7 @@ def _dnalift_runner(model, x, refs, target: int, batch_size: int):
     import peers
     try:
         from dnalift import deeplift
-        # fused rules: the throughput of a long job (>= FUSE_MIN_PAIRS pairs), whatever the
+        # fused rules: the throughput of a long job (backend.worth_fusing), whatever the
         # size of the timed calls
         engine = deeplift.DeepLift(model, mode="rescale", maxpool="rescale", tasks=[target],
                                    batch_size=batch_size, fuse=True)

@@ -447,7 +447,7 @@ def _plan_fusion(combined: CombinedEngine, reference: ReferenceSpec, n_regions: 
     stream of unknown length (``n_regions`` 0) is fused. Alone, an engine would decide from
     its first call, one batch."""
     strands = 2 if combined.strands == "both" else 1
-    pairs = n_regions * max(1, reference.n_references or 1) * strands if n_regions else None
+    pairs = n_regions * (reference.n_references or 1) * strands if n_regions else None
     for engine in combined.engines:
         engine.plan(pairs)
 

@@ -169,8 +169,8 @@ def test_fusing_is_decided_once_by_plan_or_the_first_call(monkeypatch):
     monkeypatch.setattr(backend, "FUSE_MIN_ELEMENTS", 100)
     # fused rules: the conv's ReLU (input 10 x 4 elements per pair), the dense ReLU (3)
     model = _model(lambda h: layers.Dense(2)(layers.ReLU()(layers.Dense(3)(h))))
-    assert deeplift.DeepLift(model)._net.fused_elements(
-        deeplift.DeepLift(model)._net.forward(np.zeros((1, L, 4), "float32"))) == [40, 3]
+    net = deeplift.DeepLift(model)._net
+    assert net.fused_elements(net.forward(np.zeros((1, L, 4), "float32"))) == [40, 3]
     small, large = _inputs(0, n=2, k=2), _inputs(1, n=3, k=2)  # 4 x 43 < 2 x 100 <= 6 x 43
     fused_rule = tf.types.experimental.PolymorphicFunction
 

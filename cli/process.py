@@ -248,8 +248,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     with guard.registry.lock:  # a signal now finds either no directory or its name
         guard.scratch = private_tmpdir()
     sys.stderr = best_effort_stderr()
+    from dnalift.cli.kerasload import lean_keras
     from dnalift.cli.tflog import quiet_tensorflow
     quiet_tensorflow()
+    lean_keras()
     faults.inject("start")
     code = 1
     try:

@@ -137,6 +137,12 @@ class DeepLift:
         at the first call and pays back on long jobs. None (default): decided by
         :meth:`plan`, or else at the first :meth:`attribute` call from the pairs it scores.
         Pass ``fuse=True`` (or call ``plan``) when scoring a long job in small calls.
+    trace : bool, optional
+        Trace the batch step into a TensorFlow graph (``tf.function``) instead of running it
+        eagerly, op by op (TensorFlow only: JAX always jits, PyTorch always runs eagerly).
+        Same scores to float rounding; tracing costs ~0.4-5 s at the first call and makes
+        every later batch faster. None (default): decided with ``fuse`` by :meth:`plan` (or
+        the first :meth:`attribute` call): eager only for short jobs of few small batches.
 
     Attributes
     ----------
@@ -152,12 +158,15 @@ class DeepLift:
     input_length : int or None
     fuse : bool or None
         Whether the rules are fused (None until the first call decides).
+    trace : bool or None
+        Whether the batch step is traced (None until the first call decides).
     """
 
     def __init__(self, model, *, mode: str = "genomics_default", output=None, target=None,
                  tasks=None, task_names: Sequence[str] | None = None, batch_size: int = 256,
                  maxpool: str = "rescale", dtype: str = "float32", steps: int = 32,
-                 registry: Registry | None = None, fuse: bool | None = None):
+                 registry: Registry | None = None, fuse: bool | None = None,
+                 trace: bool | None = None):
         _check_options(mode, maxpool, dtype, batch_size, steps)
         if dtype == "float64" and not backend.float64_available():
             raise InputError("dtype float64 on the JAX backend needs 64-bit JAX: set "
@@ -183,6 +192,7 @@ class DeepLift:
             if isinstance(self.target, targets.LogitTarget) else None
         all_steps = policy.assign_rules(all_steps, mode, maxpool)
         self.fuse = None if fuse is None else bool(fuse)
+        self.trace = None if trace is None else bool(trace)
         self._net = DiffNet(all_steps, in_key, self.target, dtype, fuse=bool(fuse))
         rules.check_supported(self._net.delta_steps)
         self.rules = policy.rule_labels(self._net.delta_steps)
@@ -194,16 +204,17 @@ class DeepLift:
             self._net.target = self.target
         self._warned = False
         backend.disable_tf32()
-        self._step = backend.compile_fn(self._batch)
+        self._step = None  # compiled by plan(), once the job's size is known
 
     def plan(self, n_pairs: int | None, shape: tuple | None = None) -> bool | None:
-        """Decide, once and before the first call, whether to fuse the rules for a job.
+        """Decide, once and before the first call, how much to compile for a job: whether
+        to trace the batch step and whether to fuse the rules.
 
         Parameters
         ----------
         n_pairs : int or None
             (sequence, reference) pairs the whole job will score; None: unknown (a stream),
-            fused.
+            traced and fused.
         shape : tuple, optional
             Shape of one input sequence, ``(L, C)`` (default: the model's input shape).
 
@@ -213,20 +224,32 @@ class DeepLift:
             :attr:`fuse`: True when each fused rule would process at least
             :data:`dnalift.engine.backend.FUSE_MIN_ELEMENTS` elements
             (:func:`dnalift.engine.backend.worth_fusing`); unchanged when already decided
-            (``fuse=`` or an earlier call); None when the shape is unknown.
+            (``fuse=`` or an earlier call); None when the shape is unknown (nothing decided).
+            :attr:`trace` is decided with it: False (eager) for a job of at most
+            :data:`dnalift.engine.backend.EAGER_MAX_BATCHES` batches whose rules process at
+            most :data:`dnalift.engine.backend.EAGER_MAX_ELEMENTS` elements
+            (:func:`dnalift.engine.backend.worth_tracing`), True otherwise and whenever the
+            rules are fused. Both are sized from one eager forward pass of one all-zero
+            sequence.
         """
         shape = self._input_shape if shape is None else tuple(int(d) for d in shape)
-        if self.fuse is not None or (n_pairs is not None and None in shape):
+        if self._step is not None or (n_pairs is not None and None in shape):
             return self.fuse
-        if n_pairs is None:
-            fuse = True
-        else:
+        elements = None
+        if n_pairs is not None and (self.fuse is None or self.trace is None):
             with backend.autocast(self.dtype):
                 ax = self._net.forward(ops.zeros((1,) + shape, self.dtype))
-            fuse = backend.worth_fusing(n_pairs, self._net.fused_elements(ax))
-        self.fuse = fuse
-        if fuse:  # before the step is first traced: the rules are part of it
-            self._net.rules = self._net.compile_rules(True)
+            elements = self._net.fused_elements(ax)
+        if self.fuse is None:
+            self.fuse = n_pairs is None or backend.worth_fusing(n_pairs, elements)
+            if self.fuse:  # before the step is first traced: the rules are part of it
+                self._net.rules = self._net.compile_rules(True)
+        if self.trace is None:
+            passes = None if n_pairs is None else n_pairs * (
+                self.steps if self.mode == "integrated_gradients" else 1)
+            self.trace = self.fuse or passes is None or backend.worth_tracing(
+                passes, self.batch_size, elements)
+        self._step = backend.compile_fn(self._batch, trace=self.trace)
         return self.fuse
 
     def _label_function_target(self, target, task_names: Sequence[str] | None):

@@ -193,3 +193,73 @@ def test_fusing_is_decided_once_by_plan_or_the_first_call(monkeypatch):
         assert engine.plan(1 if given else 10**9) is given
         engine.attribute(*small)
         assert engine.fuse is given and rules_fused(engine).count(True) == 2 * given
+
+
+# --------------------------------------------------------------------------- eager or traced
+@pytest.mark.parametrize("mode", ["genomics_default", "revealcancel", "gradient_x_input",
+                                  "integrated_gradients"])
+def test_eager_and_traced_steps_give_the_same_scores(mode):
+    # A short job runs its step eagerly, a long one traced (tf.function, graph-optimised by
+    # TensorFlow); both must score a region alike. Measured on this CPU in float32: largest
+    # difference 2.4e-7 in hypothetical scores up to 0.34 (revealcancel, graph_model), 4.8e-7
+    # in delta (gradient modes): float rounding, a few ulps. The tolerance (1e-5 of the
+    # scale) allows another CPU's kernels.
+    import tensorflow as tf
+    from test_deeplift import _inputs as deeplift_inputs
+    x, refs = deeplift_inputs(6, n=4, k=3)
+    for name, model in _fuse_models().items():
+        traced = deeplift.DeepLift(model, mode=mode, fuse=False, trace=True, steps=8)
+        eager = deeplift.DeepLift(model, mode=mode, fuse=False, trace=False, steps=8)
+        a, b = traced.attribute(x, refs), eager.attribute(x, refs)
+        assert (traced.trace, eager.trace) == (True, False)
+        graph = tf.types.experimental.PolymorphicFunction
+        assert isinstance(traced._step, graph) and not isinstance(eager._step, graph)
+        scale = np.abs(b.hypothetical).max()
+        assert scale > 0.05, name
+        np.testing.assert_allclose(a.hypothetical, b.hypothetical, rtol=1e-5,
+                                   atol=1e-5 * scale, err_msg=f"{name} {mode}")
+        for field in ("delta", "prediction", "residual"):
+            np.testing.assert_allclose(getattr(a, field), getattr(b, field), rtol=1e-5,
+                                       atol=1e-5, err_msg=f"{name} {mode} {field}")
+
+
+def test_worth_tracing_weighs_batches_and_elements():
+    from dnalift.engine import backend
+    assert (backend.EAGER_MAX_BATCHES, backend.EAGER_MAX_ELEMENTS) == (4, 10_000_000)
+    # the bench's two models (rule elements per pair) around their measured break-evens
+    simulated, bpnet = [3200, 3200, 3200, 32], [64_000] * 9
+    assert not backend.worth_tracing(1_020, 256, simulated)  # 4 batches, 9.8e6 elements
+    assert backend.worth_tracing(1_030, 256, simulated)      # a fifth batch
+    assert backend.worth_tracing(1_020, 128, simulated)      # 8 batches
+    assert not backend.worth_tracing(17, 256, bpnet)         # 9.8e6 elements
+    assert backend.worth_tracing(20, 256, bpnet)             # 1.15e7 elements
+    assert not backend.worth_tracing(1_000, 256, [])         # no rule: batches decide
+    assert backend.worth_tracing(2_000, 256, [])
+
+
+def test_tracing_is_decided_with_fusing(monkeypatch):
+    import tensorflow as tf
+    from dnalift.engine import backend
+    graph = tf.types.experimental.PolymorphicFunction
+    model = _model(lambda h: layers.Dense(2)(layers.ReLU()(layers.Dense(3)(h))))
+    x, refs = _inputs(0, n=2, k=2)  # 4 pairs x 43 rule elements = 172
+
+    def decided(engine, *args):
+        engine.plan(*args) if args else engine.attribute(x, refs)
+        assert isinstance(engine._step, graph) is engine.trace
+        return engine.trace, engine.fuse
+    assert decided(deeplift.DeepLift(model)) == (False, False)  # a short job: eager
+    assert decided(deeplift.DeepLift(model), None) == (True, True)  # a stream
+    assert decided(deeplift.DeepLift(model, fuse=True)) == (True, True)
+    assert decided(deeplift.DeepLift(model, trace=True)) == (True, False)
+    assert decided(deeplift.DeepLift(model, trace=False), 10**6) == (False, False)
+    assert decided(deeplift.DeepLift(model, batch_size=1)) == (False, False)  # 4 batches
+    monkeypatch.setattr(backend, "EAGER_MAX_ELEMENTS", 1_000)
+    assert decided(deeplift.DeepLift(model)) == (False, False)  # 172 elements
+    # integrated gradients passes each pair through the network once per step: 8 x 172
+    assert decided(deeplift.DeepLift(model, mode="integrated_gradients", steps=8)) == \
+        (True, False)
+    engine = deeplift.DeepLift(model)
+    assert decided(engine, 10**6) == (True, False)
+    engine.attribute(x, refs)  # decided once, for the engine's life
+    assert engine.trace is True and isinstance(engine._step, graph)

@@ -30,6 +30,7 @@ in float64.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -473,9 +474,12 @@ CASES: tuple[Case, ...] = (
 
 
 # --------------------------------------------------------------------------- independent target
-def _float64_copy(model: keras.Model, strip: set[str]) -> keras.Model:
+@functools.lru_cache(maxsize=None)
+def _float64_copy(model: keras.Model, strip: frozenset[str]) -> keras.Model:
     """A float64 copy of ``model`` with the same weights; layers named in ``strip`` lose
-    their ``activation`` (it becomes linear)."""
+    their ``activation`` (it becomes linear). Made once per model and ``strip`` (cloning
+    a zoo model takes ~0.15 s; the tests compare several modes and inputs on one model),
+    so the weights of ``model`` must not change after its first use here."""
     def clone(layer):
         if not isinstance(layer, keras.layers.Layer):  # raw keras.ops (no weights, no dtype)
             return layer
@@ -508,7 +512,7 @@ def keras_target(model: keras.Model, x: np.ndarray, output: str | None = None) -
         strip.add(last.name)
     elif getattr(getattr(last, "activation", None), "__name__", None) == "softmax":
         raise NotImplementedError("softmax outputs are not in the zoo")
-    copy = _float64_copy(model, strip)
+    copy = _float64_copy(model, frozenset(strip))
     with engine_backend.float64_promotion():    # Keras on JAX/torch demotes float64 ops
         y = copy(x.astype("float64"), training=False)
     y = y[index] if isinstance(y, (list, tuple)) else y

@@ -105,20 +105,61 @@ def elementwise_derivative(f: Callable[[Tensor], Tensor], z: Tensor) -> Tensor:
     raise NotImplementedError(f"Keras backend {b!r} is not supported")
 
 
-def compile_fn(fn: Callable) -> Callable:
+def compile_fn(fn: Callable, trace: bool = True) -> Callable:
     """Compile a step function: ``tf.function`` on TensorFlow, ``jax.jit`` on JAX.
 
     Callers pass fixed (padded) shapes, so each distinct batch shape is traced once.
-    PyTorch runs eagerly (``torch.compile`` start-up costs more than it saves here).
+    ``trace=False`` returns ``fn`` itself on TensorFlow, which then runs eagerly (op by op:
+    no tracing cost, slower calls; see :func:`worth_tracing`). JAX always jits (its op-by-op
+    mode compiles every operation instead), and PyTorch always runs eagerly
+    (``torch.compile`` start-up costs more than it saves here).
     """
     b = name()
     if b == "tensorflow":
+        if not trace:
+            return fn
         import tensorflow as tf
         return tf.function(fn, reduce_retracing=False, autograph=False)
     if b == "jax":
         import jax
         return jax.jit(fn)
     return fn
+
+
+EAGER_MAX_BATCHES = 4
+"""A job runs its step eagerly by default only if it has at most this many batches and ..."""
+EAGER_MAX_ELEMENTS = 10_000_000
+"""... its rules process at most this many elements in all (:func:`worth_tracing`)."""
+
+
+def worth_tracing(n_pairs: int, batch_size: int, elements: list[int]) -> bool:
+    """Whether tracing the batch step into a graph (:func:`compile_fn`) pays for a job.
+
+    Parameters
+    ----------
+    n_pairs : int
+        (sequence, reference) passes the job makes (pairs, times the steps of integrated
+        gradients).
+    batch_size : int
+        Pairs per batch.
+    elements : list of int
+        Per rule that fuses (max-pool and piecewise-linear rules: a proxy for the network's
+        activation volume), the elements of its input per pair.
+
+    Notes
+    -----
+    Tracing costs once, at the first call (TensorFlow builds the graph of the forward pass
+    and of one backward pass per task: ~0.4-5 s on the test zoo's models, ~1 s on the shipped
+    one); traced calls then run faster, by a roughly fixed dispatch cost per batch and by
+    TensorFlow's graph optimisations on large tensors. ``python bench/bench_eager.py``
+    (2-core AMD EPYC, genomics_default): the shipped simulated model (9,600 rule elements
+    per pair) breaks even at ~6 batches of 256 pairs, ~1.5e7 elements; a BPNet-sized model
+    (576,000 per pair) at ~60 pairs, ~3.5e7 elements, hence :data:`EAGER_MAX_ELEMENTS`
+    and :data:`EAGER_MAX_BATCHES`. Eager and traced steps give the same scores to float
+    rounding (``tests/test_engine.py``).
+    """
+    batches = -(-int(n_pairs) // int(batch_size))
+    return batches > EAGER_MAX_BATCHES or int(n_pairs) * sum(elements) > EAGER_MAX_ELEMENTS
 
 
 FUSE_MIN_ELEMENTS = 100_000_000

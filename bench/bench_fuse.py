@@ -46,7 +46,7 @@ def run(n_seqs: int = 64, k: int = 10, batch_size: int = 640, repeats: int = 3,
         refs = _references(x, k, seed)
         row = {"model": name, "pairs": n * k}
         for fuse in (True, False):
-            engine = DeepLift(model, mode=mode, batch_size=batch_size, fuse=fuse)
+            engine = DeepLift(model, mode=mode, batch_size=batch_size, fuse=fuse, trace=True)
             first, best = first_and_best(engine, x, refs, repeats)
             key = "fused" if fuse else "unfused"
             row[f"{key}_first_s"], row[f"{key}_us_per_pair"] = first, best / (n * k) * 1e6

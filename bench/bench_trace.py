@@ -51,7 +51,8 @@ def run(n_seqs: int = 64, k: int = 10, repeats: int = 3, seed: int = 0) -> list[
     refs = _references(x, k, seed)
     rows = []
     for mode, kw in CASES:
-        first, traced = first_and_best(DeepLift(model, mode=mode, **kw), x, refs, repeats)
+        first, traced = first_and_best(DeepLift(model, mode=mode, trace=True, **kw), x, refs,
+                                       repeats)
         rows.append({"mode": mode, "steps": kw.get("steps", ""), "first_s": first,
                      "traced_s": traced, "ratio": first / traced})
     return rows

@@ -421,7 +421,7 @@ def score(model: Any, inputs: ScoreInputs | Iterable[Any], output: OutputSpec | 
     for o in head_outs:
         _remove_stale_temps(o)
     models, checksums, combined = _build_engines(paths, engine)
-    _plan_fusion(combined, reference, inputs.n)
+    _plan_compilation(combined, reference, inputs.n)
     job = _Job(models, combined, engine, reference, out, inputs, sizes, summary)
     faults.inject("loaded")
     if inputs.check_length is not None and combined.input_length is not None:
@@ -441,11 +441,12 @@ def score(model: Any, inputs: ScoreInputs | Iterable[Any], output: OutputSpec | 
     return summary
 
 
-def _plan_fusion(combined: CombinedEngine, reference: ReferenceSpec, n_regions: int) -> None:
-    """Let every engine decide from the whole job whether to fuse its rules
-    (:meth:`dnalift.deeplift.DeepLift.plan`): ``n_regions`` x references x strands pairs; a
-    stream of unknown length (``n_regions`` 0) is fused. Alone, an engine would decide from
-    its first call, one batch."""
+def _plan_compilation(combined: CombinedEngine, reference: ReferenceSpec, n_regions: int
+                      ) -> None:
+    """Let every engine decide from the whole job whether to trace its step and fuse its
+    rules (:meth:`dnalift.deeplift.DeepLift.plan`): ``n_regions`` x references x strands
+    pairs; a stream of unknown length (``n_regions`` 0) is traced and fused. Alone, an engine
+    would decide from its first call, one batch."""
     strands = 2 if combined.strands == "both" else 1
     pairs = n_regions * (reference.n_references or 1) * strands if n_regions else None
     for engine in combined.engines:

@@ -272,10 +272,11 @@ def test_shard_bounds_tile_the_input():
             assert max(sizes) - min(sizes) <= 1
 
 
-def test_a_job_plans_fusion_from_its_own_size():
+def test_a_job_plans_tracing_and_fusion_from_its_own_size():
     # regions x references x strands: the engine alone would decide from its first call,
     # one batch of a long job (break-even of the shipped model: ~41,600 pairs, 4 fused rules
-    # of 3200, 3200, 3200 and 32 elements per pair)
+    # of 3200, 3200, 3200 and 32 elements per pair; eager up to 4 batches of 256 pairs and
+    # 1e7 rule elements, ~1,038 pairs)
     from dnalift.deeplift import load_model
     from dnalift.ensemble import CombinedEngine
     model = load_model(MODEL)
@@ -284,10 +285,15 @@ def test_a_job_plans_fusion_from_its_own_size():
         engine = scoring.EngineSpec(strands=strands, **kw).build(model)
         assert engine._net.fused_elements(engine._net.forward(
             np.zeros((1, 200, 4), "float32"))) == [3200, 3200, 3200, 32]
-        scoring._plan_fusion(CombinedEngine([engine], strands=strands), reference, n_regions)
-        return engine.fuse
-    assert planned(4_100) is False and planned(4_200) is True
-    assert planned(2_100, strands="both") is True and planned(2_000, strands="both") is False
-    assert planned(41_000, ReferenceSpec("gc")) is False  # one reference per region
-    assert planned(0) is True  # a stream of unknown length
-    assert planned(10**6, options={"fuse": False}) is False
+        scoring._plan_compilation(CombinedEngine([engine], strands=strands), reference,
+                                  n_regions)
+        return engine.fuse, engine.trace
+    assert planned(4_100) == (False, True) and planned(4_200) == (True, True)
+    assert planned(2_100, strands="both") == (True, True)
+    assert planned(2_000, strands="both") == (False, True)
+    assert planned(41_000, ReferenceSpec("gc")) == (False, True)  # one reference per region
+    assert planned(0) == (True, True)  # a stream of unknown length
+    assert planned(10**6, options={"fuse": False}) == (False, True)
+    assert planned(100) == (False, False)  # 1,000 pairs, 4 batches: eager
+    assert planned(52, strands="both") == (False, True)  # 1,040 pairs, 5 batches
+    assert planned(100, options={"trace": True}) == (False, True)

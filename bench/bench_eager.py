@@ -22,7 +22,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bench_engine import _references  # noqa: E402
 from bench_fuse import _models  # noqa: E402
-from bench_trace import first_and_best  # noqa: E402
+from bench_trace import compare  # noqa: E402
 
 
 def run(batches: int = 2, batch_size: int = 256, k: int = 10, repeats: int = 3,
@@ -36,17 +36,11 @@ def run(batches: int = 2, batch_size: int = 256, k: int = 10, repeats: int = 3,
         rng = np.random.default_rng(seed)
         x = np.eye(4, dtype="float32")[rng.integers(0, 4, (n, length))]
         refs = _references(x, k, seed)
-        row = {"model": name, "batches": batches, "pairs": n * k}
-        for trace in (True, False):
-            engine = DeepLift(model, mode=mode, batch_size=batch_size, trace=trace,
-                              fuse=False)
-            first, best = first_and_best(engine, x, refs, repeats)
-            key = "traced" if trace else "eager"
-            row[f"{key}_first_s"], row[f"{key}_s_per_batch"] = first, best / batches
-        saved = row["eager_s_per_batch"] - row["traced_s_per_batch"]
-        extra = row["traced_first_s"] - row["eager_first_s"]
-        row["break_even_batches"] = extra / saved if saved > 0 else float("inf")
-        rows.append(row)
+        engines = {key: DeepLift(model, mode=mode, batch_size=batch_size, trace=trace,
+                                 fuse=False)
+                   for key, trace in (("traced", True), ("eager", False))}
+        row = compare(engines, x, refs, repeats, units=batches)
+        rows.append({"model": name, "batches": batches, "pairs": n * k, **row})
     return rows
 
 
@@ -62,8 +56,8 @@ def main(argv=None) -> None:
           "break-even batches")
     for r in run(args.batches, args.batch_size, args.k, args.repeats, args.mode):
         print(f"{r['model']}\t{r['pairs']}\t{r['traced_first_s']:.2f} / "
-              f"{r['eager_first_s']:.2f}\t{r['traced_s_per_batch']:.3f} / "
-              f"{r['eager_s_per_batch']:.3f}\t{r['break_even_batches']:,.1f}")
+              f"{r['eager_first_s']:.2f}\t{r['traced_per_unit']:.3f} / "
+              f"{r['eager_per_unit']:.3f}\t{r['break_even']:,.1f}")
 
 
 if __name__ == "__main__":

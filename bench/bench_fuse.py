@@ -22,7 +22,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bench_engine import _references  # noqa: E402
-from bench_trace import first_and_best  # noqa: E402
+from bench_trace import compare  # noqa: E402
 
 SHIPPED = HERE.parent / "data" / "simulated" / "model.h5"
 
@@ -44,16 +44,10 @@ def run(n_seqs: int = 64, k: int = 10, batch_size: int = 640, repeats: int = 3,
         rng = np.random.default_rng(seed)
         x = np.eye(4, dtype="float32")[rng.integers(0, 4, (n, length))]
         refs = _references(x, k, seed)
-        row = {"model": name, "pairs": n * k}
-        for fuse in (True, False):
-            engine = DeepLift(model, mode=mode, batch_size=batch_size, fuse=fuse, trace=True)
-            first, best = first_and_best(engine, x, refs, repeats)
-            key = "fused" if fuse else "unfused"
-            row[f"{key}_first_s"], row[f"{key}_us_per_pair"] = first, best / (n * k) * 1e6
-        saved = (row["unfused_us_per_pair"] - row["fused_us_per_pair"]) * 1e-6
-        extra = row["fused_first_s"] - row["unfused_first_s"]
-        row["break_even_pairs"] = extra / saved if saved > 0 else float("inf")
-        rows.append(row)
+        engines = {key: DeepLift(model, mode=mode, batch_size=batch_size, fuse=fuse, trace=True)
+                   for key, fuse in (("fused", True), ("unfused", False))}
+        row = compare(engines, x, refs, repeats, units=n * k)
+        rows.append({"model": name, "pairs": n * k, **row})
     return rows
 
 
@@ -69,8 +63,8 @@ def main(argv=None) -> None:
           "break-even pairs")
     for r in run(args.n_seqs, args.k, args.batch_size, args.repeats, args.mode):
         print(f"{r['model']}\t{r['pairs']}\t{r['fused_first_s']:.2f} / "
-              f"{r['unfused_first_s']:.2f}\t{r['fused_us_per_pair']:.0f} / "
-              f"{r['unfused_us_per_pair']:.0f}\t{r['break_even_pairs']:,.0f}")
+              f"{r['unfused_first_s']:.2f}\t{r['fused_per_unit'] * 1e6:.0f} / "
+              f"{r['unfused_per_unit'] * 1e6:.0f}\t{r['break_even']:,.0f}")
 
 
 if __name__ == "__main__":

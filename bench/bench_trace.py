@@ -41,6 +41,22 @@ def first_and_best(engine, x: np.ndarray, refs: np.ndarray, repeats: int
     return first, best
 
 
+def compare(engines: dict, x: np.ndarray, refs: np.ndarray, repeats: int, units: float
+            ) -> dict:
+    """First-call seconds (``NAME_first_s``) and best later-call seconds per unit of work
+    (``NAME_per_unit``) of two engines, the one that compiles more first, and the job size in
+    units at which its extra first-call time is paid back (``break_even``; inf: never)."""
+    row = {}
+    for key, engine in engines.items():
+        first, best = first_and_best(engine, x, refs, repeats)
+        row[f"{key}_first_s"], row[f"{key}_per_unit"] = first, best / units
+    (costly, cheap) = engines
+    saved = row[f"{cheap}_per_unit"] - row[f"{costly}_per_unit"]
+    extra = row[f"{costly}_first_s"] - row[f"{cheap}_first_s"]
+    row["break_even"] = extra / saved if saved > 0 else float("inf")
+    return row
+
+
 def run(n_seqs: int = 64, k: int = 10, repeats: int = 3, seed: int = 0) -> list[dict]:
     """One row per case: mode, steps, first-call seconds, traced-call seconds, ratio."""
     from dnalift.deeplift import DeepLift, load_model

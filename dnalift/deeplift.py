@@ -236,7 +236,7 @@ class DeepLift:
         if self._step is not None or (n_pairs is not None and None in shape):
             return self.fuse
         elements = None
-        if n_pairs is not None and (self.fuse is None or self.trace is None):
+        if n_pairs is not None and (self.fuse is None or (self.trace is None and not self.fuse)):
             with backend.autocast(self.dtype):
                 ax = self._net.forward(ops.zeros((1,) + shape, self.dtype))
             elements = self._net.fused_elements(ax)

@@ -115,3 +115,12 @@ def test_a_dnalift_process_scores_with_keras_loaded_without_its_integrations(tmp
     assert set(SKIPPED) == {"sklearn", "pandas", "matplotlib"}
     with h5py.File(out) as f:
         assert f["contrib_scores"].shape[0] == 2
+
+
+def test_the_module_is_packaged_with_the_command_line():
+    """setup.cfg builds the package ``dnalift.cli`` from ``cli/``: a module placed in a
+    ``dnalift/cli/`` folder imports in an editable install but is missing from a wheel."""
+    import dnalift.cli.kerasload as kerasload
+    repo = Path(__file__).resolve().parents[1]
+    assert Path(kerasload.__file__).resolve().parent == repo / "cli"
+    assert not (repo / "dnalift" / "cli").exists()

@@ -21,10 +21,12 @@ package already imported before Keras is left to Keras as it is. Library use (no
 
 from __future__ import annotations
 
+import contextlib
 import importlib.abc
-import importlib.util
 import sys
-from typing import Any
+from typing import Any, Iterator
+
+from dnalift.cli import importhook
 
 #: Keras' optional integrations that dnalift does not use: not loaded during its import.
 SKIPPED = ("sklearn", "pandas", "matplotlib")
@@ -43,55 +45,23 @@ class _Unimportable(importlib.abc.MetaPathFinder):
         return None
 
 
-class _WithoutLoader(importlib.abc.Loader):
-    """Executes a module through its own loader while ``names`` are unimportable."""
-
-    def __init__(self, loader: Any, names: tuple[str, ...]) -> None:
-        self._loader = loader
-        self._names = names
-
-    def create_module(self, spec: Any) -> Any:
-        return self._loader.create_module(spec)
-
-    def exec_module(self, module: Any) -> None:
-        names = tuple(n for n in self._names if n not in sys.modules)
-        blocker = _Unimportable(names)
-        sys.meta_path.insert(0, blocker)
-        try:
-            self._loader.exec_module(module)
-        finally:
-            sys.meta_path[:] = [f for f in sys.meta_path if f is not blocker]
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._loader, name)
-
-
-class _LeanImport(importlib.abc.MetaPathFinder):
-    """Finds ``package`` like the rest of ``sys.meta_path`` does and imports it while
-    ``skipped`` are unimportable; removes itself at its first use."""
-
-    def __init__(self, package: str, skipped: tuple[str, ...]) -> None:
-        self.package = package
-        self.skipped = skipped
-
-    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
-        if fullname != self.package:
-            return None
-        sys.meta_path[:] = [f for f in sys.meta_path if f is not self]
-        spec = importlib.util.find_spec(fullname)
-        if spec is not None and spec.loader is not None:
-            spec.loader = _WithoutLoader(spec.loader, self.skipped)
-        return spec
+@contextlib.contextmanager
+def unimportable(names: tuple[str, ...]) -> Iterator[None]:
+    """Inside the block, the top-level packages ``names`` that are not imported yet cannot
+    be imported."""
+    blocker = _Unimportable(tuple(n for n in names if n not in sys.modules))
+    sys.meta_path.insert(0, blocker)
+    try:
+        yield
+    finally:
+        sys.meta_path[:] = [f for f in sys.meta_path if f is not blocker]
 
 
 def lean_import(package: str, skipped: tuple[str, ...]) -> None:
     """Import top-level ``package``, when it is first imported, while the top-level
     packages ``skipped`` (those not imported yet) cannot be imported (no-op if ``package``
     is already imported or already set up so)."""
-    if package in sys.modules or any(isinstance(f, _LeanImport) and f.package == package
-                                     for f in sys.meta_path):
-        return
-    sys.meta_path.insert(0, _LeanImport(package, skipped))
+    importhook.on_first_import(package, lambda: unimportable(skipped))
 
 
 def lean_keras() -> None:

@@ -13,11 +13,11 @@ are printed after the import). A ``TF_CPP_MIN_LOG_LEVEL`` set by the user is res
 from __future__ import annotations
 
 import contextlib
-import importlib.abc
-import importlib.util
 import os
 import sys
-from typing import Any, Iterator
+from typing import Iterator
+
+from dnalift.cli import importhook
 
 LEVEL_VAR = "TF_CPP_MIN_LOG_LEVEL"
 _QUIET_LEVEL = "3"
@@ -38,53 +38,17 @@ def stderr_to_devnull() -> Iterator[None]:
         os.close(null)
 
 
-class _QuietLoader(importlib.abc.Loader):
-    """Executes a module through its own loader with stderr silenced."""
-
-    def __init__(self, loader: Any) -> None:
-        self._loader = loader
-
-    def create_module(self, spec: Any) -> Any:
-        return self._loader.create_module(spec)
-
-    def exec_module(self, module: Any) -> None:
-        with stderr_to_devnull():
-            self._loader.exec_module(module)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._loader, name)
-
-
-class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
-    """Finds ``tensorflow`` like the rest of ``sys.meta_path`` does and silences its
-    import; removes itself after the first use."""
-
-    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
-        if fullname != "tensorflow":
-            return None
-        _remove_finder()
-        spec = importlib.util.find_spec(fullname)
-        if spec is not None and spec.loader is not None:
-            spec.loader = _QuietLoader(spec.loader)
-        return spec
-
-
-def _remove_finder() -> None:
-    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _QuietTensorFlowImport)]
-
-
 def quiet_tensorflow() -> None:
     """Silence TensorFlow's C++ start-up and info/warning/error logging (unless the user
     set ``TF_CPP_MIN_LOG_LEVEL`` or TensorFlow is already imported)."""
     if LEVEL_VAR in os.environ or "tensorflow" in sys.modules:
         return
     os.environ[LEVEL_VAR] = _QUIET_LEVEL
-    sys.meta_path.insert(0, _QuietTensorFlowImport())
+    importhook.on_first_import("tensorflow", stderr_to_devnull)
 
 
 def loud_tensorflow() -> None:
     """Undo :func:`quiet_tensorflow` (``-v``), if TensorFlow is not imported yet."""
-    installed = any(isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path)
-    if installed and "tensorflow" not in sys.modules:
-        _remove_finder()
+    if importhook.pending("tensorflow") and "tensorflow" not in sys.modules:
+        importhook.cancel("tensorflow")
         os.environ.pop(LEVEL_VAR, None)

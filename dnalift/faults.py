@@ -11,12 +11,16 @@ Each item is ``POINT[@INDEX]:ACTION`` (INDEX 0 when omitted). Points (the caller
 own 0-based counter, so this module keeps no state):
 
 * ``start``: the console entry point, before anything heavy is imported;
+* ``lock``: the job has just created the lock file of its output number INDEX
+  (:mod:`dnalift.locks`), under the output registry's lock;
 * ``loaded``: the model is loaded and the engine built, before the first batch;
 * ``write``: the HDF5 writer appends batch INDEX (0: the first batch is scored);
 * ``rename``: the job's final rename number INDEX, under the output registry's lock.
 
-Actions: ``SIGINT``, ``SIGTERM``, ``SIGHUP``, ``SIGKILL`` (sent to this process) and
-``ENOSPC``, ``EIO`` (an :class:`OSError` with that errno is raised at the point).
+Actions: ``SIGINT``, ``SIGTERM``, ``SIGHUP``, ``SIGKILL`` (sent to this process, which then
+stands still at the point for :data:`PAUSE_S` seconds, so that the signal is handled while the
+job is exactly there instead of racing past it) and ``ENOSPC``, ``EIO`` (an :class:`OSError`
+with that errno is raised at the point).
 """
 
 from __future__ import annotations
@@ -24,9 +28,12 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import time
 
 #: Environment variable read by :func:`inject`.
 ENV = "DNALIFT_FAULT"
+#: Seconds a process stands at the point after signalling itself.
+PAUSE_S = 0.5
 
 
 def inject(point: str, index: int = 0) -> None:
@@ -41,6 +48,7 @@ def inject(point: str, index: int = 0) -> None:
             continue
         if action.startswith("SIG"):
             os.kill(os.getpid(), getattr(signal, action))
+            time.sleep(PAUSE_S)
         elif action in ("ENOSPC", "EIO"):
             code = getattr(errno, action)
             raise OSError(code, os.strerror(code), f"{point}@{index} ({ENV})")

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
+from dnalift import faults
 from dnalift.errors import InputError
 from dnalift.fileio import active_registry, pid_alive
 
@@ -233,17 +234,22 @@ def hold(paths: Sequence[str | os.PathLike], period: float = HEARTBEAT_S
     them when a signal ends the job."""
     me = this_process()
     registry = active_registry()
+    # under the registry's lock, a signal's clean-up sees a lock file either not made yet or
+    # registered, and either registered or released (acquire and release never wait)
+    atomic = registry.lock if registry is not None else contextlib.nullcontext()
     held: list[Path] = []
     taken_over = []
     stop = threading.Event()
     try:
-        for path in dict.fromkeys(os.fspath(p) for p in paths):
-            lock, previous = acquire(path, me)
-            if lock is None:
-                continue
-            held.append(lock)
-            if registry is not None:
-                registry.add_lock(Path(path), lock)
+        for i, path in enumerate(dict.fromkeys(os.fspath(p) for p in paths)):
+            with atomic:
+                lock, previous = acquire(path, me)
+                if lock is None:
+                    continue
+                faults.inject("lock", i)
+                held.append(lock)
+                if registry is not None:
+                    registry.add_lock(Path(path), lock)
             if previous is not None:
                 taken_over.append((Path(path), previous))
         if held:  # a command without lockable outputs runs no heartbeat thread
@@ -252,9 +258,10 @@ def hold(paths: Sequence[str | os.PathLike], period: float = HEARTBEAT_S
     finally:
         stop.set()
         for lock in held:
-            release(lock, me)
-            if registry is not None:
-                registry.drop_lock(lock)
+            with atomic:
+                release(lock, me)
+                if registry is not None:
+                    registry.drop_lock(lock)
 
 
 __all__ = ["OutputLocked", "Holder", "acquire", "release", "hold", "lock_path",

@@ -174,7 +174,7 @@ def test_complete_run_and_signals_at_random_moments(fasta, tmp_path):
     assert interrupted >= 6  # most moments fall inside the job
 
 
-MOMENTS = ["start", "loaded", "write@0", "write@2", "rename@0", "rename@1"]
+MOMENTS = ["start", "loaded", "write@0", "write@2", "rename@0", "rename@1", "lock@0", "lock@1"]
 
 
 @pytest.mark.parametrize("point", MOMENTS)
